@@ -1,0 +1,80 @@
+"""Secret references: where a secret lives, never the secret itself.
+
+Three forms are accepted wherever the stack config takes a password or key:
+
+* ``op://vault/item[/section]/field`` - a 1Password secret reference (validated offline by the SDK);
+* ``env:NAME`` - an environment variable of the process running ``pulumi``;
+* ``config:KEY`` - a Pulumi secret config value (``pulumi config set --secret KEY``), in the project
+  namespace unless KEY is qualified (``ns:key``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
+
+Scheme = Literal["op", "env", "config"]
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CONFIG_KEY = re.compile(r"^([A-Za-z][A-Za-z0-9_.-]*:)?[A-Za-z][A-Za-z0-9_.-]*$")
+
+
+def validate_op_reference(reference: str) -> None:
+    """Check an ``op://`` reference's syntax offline with the 1Password SDK; raise ValueError."""
+    from onepassword.secrets import Secrets
+
+    try:
+        Secrets.validate_secret_reference(reference)
+    except Exception as exc:  # the SDK raises a bare Exception with a readable message
+        raise ValueError(str(exc)) from None
+
+
+@dataclass(frozen=True, order=True)
+class SecretRef:
+    """A parsed secret reference. ``str(ref)`` gives back the reference exactly as written."""
+
+    scheme: Scheme
+    target: str
+
+    @classmethod
+    def parse(cls, text: str) -> SecretRef:
+        if not isinstance(text, str):
+            raise ValueError("must be a secret reference string (op://..., env:NAME or config:KEY)")
+        if text.startswith("op://"):
+            validate_op_reference(text)
+            return cls("op", text)
+        if text.startswith("env:"):
+            name = text[4:]
+            if not _ENV_NAME.match(name):
+                raise ValueError(f"{text!r}: env: needs an environment variable name like env:BORGMATIC_PASSWORD")
+            return cls("env", name)
+        if text.startswith("config:"):
+            key = text[7:]
+            if not _CONFIG_KEY.match(key):
+                raise ValueError(f"{text!r}: config: needs a config key like config:borgmaticPassword")
+            return cls("config", key)
+        raise ValueError(
+            "is not a secret reference: use op://vault/item[/section]/field, env:NAME or config:KEY "
+            "(a plaintext secret in a stack file is refused)"
+        )
+
+    def __str__(self) -> str:
+        return self.target if self.scheme == "op" else f"{self.scheme}:{self.target}"
+
+    @property
+    def placeholder(self) -> str:
+        """The stand-in value used when secrets are not resolved (offline render)."""
+        return f"<unresolved {self}>"
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        def validate(value: Any) -> SecretRef:
+            return value if isinstance(value, SecretRef) else cls.parse(value)
+
+        return core_schema.no_info_plain_validator_function(
+            validate, serialization=core_schema.plain_serializer_function_ser_schema(str)
+        )
