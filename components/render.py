@@ -82,6 +82,7 @@ class Render:
     warnings: list[str]
     seconds: float
     placeholders: bool
+    resolved_secrets: set[str] = field(default_factory=set, repr=False)
 
     def by_urn(self, urn: str) -> RegisteredResource:
         return next(r for r in self.resources if r.urn == urn)
@@ -99,12 +100,11 @@ class Render:
         return [r for r in self.resources if r.parent == parent.urn]
 
     def secret_values(self) -> set[str]:
-        """Every string value marked secret anywhere in inputs or outputs."""
+        """Every string marked secret anywhere in inputs or outputs (strings nested in a secret included)."""
         found: set[str] = set()
-        for r in self.resources:
-            for value in (r.inputs, r.outputs):
-                found |= {str(s.value) for s in iter_secrets(value) if isinstance(s.value, str) and s.value}
-        found |= {str(s.value) for s in iter_secrets(self.stack_outputs) if isinstance(s.value, str) and s.value}
+        for value in [*(r.inputs for r in self.resources), *(r.outputs for r in self.resources), self.stack_outputs]:
+            for secret in iter_secrets(value):
+                found |= {text for _, text in iter_plain_strings(reveal(secret.value)) if text}
         return found
 
     def render_files(self) -> dict[str, str]:
@@ -333,8 +333,16 @@ def render_config(
     project_dir = (project_dir or PROJECT_DIR).resolve()
     project, defaults = load_project(project_dir)
     full_config, secret_keys = qualify_config(project, {**defaults, **config})
-    mode = ResolutionMode(placeholders=not resolve_secrets, client_factory=onepassword_client, environ=environ)
-    return _run(project_dir, project, stack, full_config, secret_keys, mode)
+    resolved: set[str] = set()
+    mode = ResolutionMode(
+        placeholders=not resolve_secrets,
+        client_factory=onepassword_client,
+        environ=environ,
+        on_resolved=resolved.update,
+    )
+    render = _run(project_dir, project, stack, full_config, secret_keys, mode)
+    render.resolved_secrets = resolved
+    return render
 
 
 def render_stack(stack: str, *, project_dir: Path | None = None, **kwargs: Any) -> Render:
@@ -458,7 +466,7 @@ def write_render(render: Render, out: Path) -> list[Path]:
         if rel_path.is_absolute() or ".." in rel_path.parts:
             raise RenderError(f"render file path {rel!r} escapes the output directory")
         texts[rel_path] = text
-    secrets = {s for s in render.secret_values() if len(s) >= 4}
+    secrets = {s for s in render.resolved_secrets if s}
     for rel, text in texts.items():
         leaked = [s for s in secrets if s in text]
         if leaked:

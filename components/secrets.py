@@ -59,6 +59,8 @@ class ResolutionMode:
     placeholders: bool = False
     client_factory: ClientFactory | None = None
     environ: Mapping[str, str] | None = None
+    # Told every resolved value (the offline engine uses it to refuse writing any of them to disk).
+    on_resolved: Callable[[Iterable[str]], None] | None = None
 
 
 _MODE = ResolutionMode()
@@ -119,6 +121,8 @@ def resolve_all(cfg: StackConfig, mode: ResolutionMode | None = None) -> Resolve
         problems += op_problems
     if problems:
         raise SecretResolutionError(problems)
+    if mode.on_resolved is not None:
+        mode.on_resolved(values.values())
     return ResolvedSecrets(values)
 
 
