@@ -11,7 +11,7 @@ from components.secrets import ResolutionMode, SecretResolutionError, resolve_al
 from tests.stacks import BASE, raw_sections
 from tests.support.onepassword_fake import FakeOnePassword
 
-PASSWORD = "s3cr:et\\ pass"  # noqa: S105 - a test value
+PASSWORD = "s3cr:et\\ pass"
 
 
 def _op(**fields: str) -> FakeOnePassword:
