@@ -471,17 +471,33 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     return cfg
 
 
+def _namespace_keys() -> set[str]:
+    """Every ``pg-dr:*`` key the running stack has (the CLI passes them in PULUMI_CONFIG)."""
+    from pulumi.runtime.config import CONFIG, get_config_env
+
+    keys = set(CONFIG.get()) | set(get_config_env())
+    return {k.split(":", 1)[1] for k in keys if k.startswith(f"{NAMESPACE}:")}
+
+
+def _config_ref_targets(value: Any) -> set[str]:
+    """Keys named by ``config:KEY`` references anywhere in raw config (they are not unknown keys)."""
+    if isinstance(value, str) and value.startswith("config:"):
+        key = value[len("config:") :]
+        return {key.split(":", 1)[1]} if key.startswith(f"{NAMESPACE}:") else {key}
+    if isinstance(value, Mapping):
+        return set().union(*(_config_ref_targets(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_config_ref_targets(v) for v in value)) if value else set()
+    return set()
+
+
 def load_stack_config(config: pulumi.Config | None = None) -> StackConfig:
-    """Read every ``pg-dr:*`` section from the running stack's config and validate it."""
+    """Read every ``pg-dr:*`` key from the running stack's config and validate it."""
     config = config or pulumi.Config(NAMESPACE)
     raw: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
     for section in SECTIONS:
-        try:
-            value = config.get(section)
-        except pulumi.ConfigTypeError as exc:  # pragma: no cover - get() never type-checks
-            problems.append((f"{NAMESPACE}:{section}", str(exc)))
-            continue
+        value = config.get(section)
         if value is None:
             continue
         try:
@@ -490,4 +506,6 @@ def load_stack_config(config: pulumi.Config | None = None) -> StackConfig:
             problems.append((f"{NAMESPACE}:{section}", "must be a mapping (structured config), not a string"))
     if problems:
         raise ConfigError(problems)
+    for key in sorted(_namespace_keys() - set(SECTIONS) - _config_ref_targets(raw)):
+        raw[key] = None  # reported as an unknown key by parse_stack_config
     return parse_stack_config(raw)

@@ -29,7 +29,7 @@ from pulumi.runtime.mocks import MockCallArgs, MockEngine, MockMonitor, MockReso
 from pulumi.runtime.settings import ROOT, configure
 from pulumi.runtime.stack import run_in_stack
 
-from components.secrets import ClientFactory, ResolutionMode, set_resolution_mode
+from components.secrets import UNDECRYPTABLE, ClientFactory, ResolutionMode, set_resolution_mode
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -37,7 +37,6 @@ SPECIAL_SIG_KEY = "4dabf18193072939515e22adb298388d"
 RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 REDACTED = "[secret]"
-UNDECRYPTABLE = "[encrypted config value: not readable offline]"
 
 
 class RenderError(Exception):

@@ -27,6 +27,8 @@ from components.config import NAMESPACE, StackConfig
 from components.secret_refs import SecretRef
 
 TOKEN_VARIABLE = "OP_SERVICE_ACCOUNT_TOKEN"
+# What the offline engine passes for a `secure:` stack value it cannot decrypt (only the CLI can).
+UNDECRYPTABLE = "[encrypted config value: not readable offline]"
 INTEGRATION_VERSION = "0.1.0"
 
 T = TypeVar("T")
@@ -131,6 +133,8 @@ def _config_secret(key: str) -> tuple[str, str | None]:
     value = pulumi.runtime.get_config(full)
     if value is None:
         return "", f"config key {full} is not set (pulumi config set --secret {full.split(':', 1)[1]} ...)"
+    if value == UNDECRYPTABLE:
+        return "", f"config key {full} is encrypted and only the Pulumi CLI can decrypt it (render without secrets)"
     if not pulumi.runtime.is_config_secret(full):
         return "", f"config key {full} is stored in plaintext; set it with `pulumi config set --secret`"
     return str(value), None

@@ -200,3 +200,35 @@ def test_stack_file_loading_matches_the_cli() -> None:
     assert config["pg-dr:flag"] == "true"
     assert secret_keys == ["pg-dr:token"]
     assert BASE  # the shared base config stays importable for other suites
+
+
+def test_unknown_top_level_key_fails_under_the_program() -> None:
+    """A misspelled section is an error, not silently ignored; a config: reference's key is allowed."""
+    config = stack()
+    config["pg-dr:clustr"] = {"name": "typo"}
+    with pytest.raises(Exception, match=r"pg-dr:clustr: unknown key"):
+        render_config(config)
+    config = stack()
+    config["pg-dr:secrets"] = {"provider": "config"}
+    config["pg-dr:cluster"]["roles"][0]["password"] = "config:borgmaticPassword"
+    for db in config["pg-dr:backup"]["databases"]:
+        db["password"] = "config:borgmaticPassword"
+    config["pg-dr:borgmaticPassword"] = {"secure": "v1:AAAA"}
+    assert render_config(config).one(SECRET).name == "blumeops-pg-borgmatic"
+
+
+def _config_ref_stack(value: object) -> dict:
+    config = stack()
+    config["pg-dr:secrets"] = {"provider": "config"}
+    config["pg-dr:cluster"]["roles"][0]["password"] = "config:borgmaticPassword"
+    for db in config["pg-dr:backup"]["databases"]:
+        db["password"] = "config:borgmaticPassword"
+    config["pg-dr:borgmaticPassword"] = value
+    return config
+
+
+def test_config_references_need_secret_config() -> None:
+    with pytest.raises(Exception, match=r"pg-dr:borgmaticPassword is encrypted and only the Pulumi CLI"):
+        render_config(_config_ref_stack({"secure": "v1:AAAA"}), resolve_secrets=True)
+    with pytest.raises(Exception, match=r"pg-dr:borgmaticPassword is stored in plaintext"):
+        render_config(_config_ref_stack("plaintext-password"), resolve_secrets=True)
