@@ -186,9 +186,33 @@ class ClusterConfig(Model):
 
 
 # ---------------------------------------------------------------------------------------------- backup
+# Dump and restore defaults, in one place: the restore benchmark (bench/rto.py, bench/results.md) picks
+# them; every database entry can override them (``format``, ``compression``, ``restoreJobs``).
+# A custom dump with pg_dump's fastest gzip level, streamed into borg (lz4): restore within a few percent
+# of a raw pg_restore, backups about 3x faster than pg_dump -Fc's default level (the single-threaded
+# compressor is a backup's bottleneck), and borg still deduplicates part of each day's dump. Uncompressed
+# dumps back up faster still and deduplicate best, but restore ~1.2x slower (borg must decrypt and
+# stream 2-3x the bytes); streamed custom dumps restore single-job (pg_restore cannot read stdin in
+# parallel).
+DEFAULT_DUMP_FORMAT: Literal["custom", "directory", "tar", "plain"] = "custom"
+DEFAULT_DUMP_COMPRESSION: str | int | None = 1
+DEFAULT_RESTORE_JOBS: int | None = None
+DEFAULT_BORG_COMPRESSION = "lz4"
+
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_DUMP_COMPRESSION = re.compile(r"^(none|gzip|lz4|zstd)(:[A-Za-z0-9=,_-]+)?$|^[0-9]$")
+Label = Annotated[str, AfterValidator(_check(_LABEL, "a label of letters, digits, '.', '_' and '-'"))]
+
+
+def _dump_compression(value: str | int | None) -> str | int | None:
+    if value is not None and not _DUMP_COMPRESSION.match(str(value)):
+        raise ValueError(f"{value!r} is not a pg_dump compression (0-9, none, gzip, lz4, zstd[:detail])")
+    return value
+
+
 class RepositoryConfig(Model):
-    path: str
-    label: str
+    path: str = Field(min_length=1)
+    label: Label
 
 
 class RetentionConfig(Model):
@@ -207,7 +231,9 @@ class ScheduleConfig(Model):
     kind: Literal["launchd", "systemd", "none"] = "launchd"
     hour: int = Field(default=2, ge=0, le=23)
     minute: int = Field(default=0, ge=0, le=59)
-    label: str = "io.pg-dr.borgmatic"
+    label: Label = "io.pg-dr.borgmatic"
+    launchctl_path: AbsPath = "/bin/launchctl"
+    systemctl_path: AbsPath = "/usr/bin/systemctl"
 
 
 class DatabaseConfig(Model):
@@ -220,11 +246,36 @@ class DatabaseConfig(Model):
     password: SecretRef | None = None
     tailnet_tag: Tag | None = None
     cluster: bool = False
-    label: str | None = None
+    label: Label | None = None
+    format: Literal["custom", "directory", "tar", "plain"] = DEFAULT_DUMP_FORMAT
+    compression: Annotated[str | int | None, AfterValidator(_dump_compression)] = DEFAULT_DUMP_COMPRESSION
+    restore_jobs: int | None = Field(default=DEFAULT_RESTORE_JOBS, ge=1)
+
+    @model_validator(mode="after")
+    def _restore_jobs_need_archive_format(self) -> DatabaseConfig:
+        if self.restore_jobs is not None and self.format not in ("custom", "directory"):
+            raise _NestedProblems([("restoreJobs", "parallel restore needs format custom or directory")])
+        # Found by the restore benchmark (bench/results.md), borgmatic 2.1.10:
+        if self.restore_jobs not in (None, 1) and self.format == "custom":
+            raise _NestedProblems(
+                [("restoreJobs", "borgmatic streams custom dumps into pg_restore's stdin, which cannot run in "
+                  "parallel (\"parallel restore from standard input is not supported\"): use format directory")]
+            )  # fmt: skip
+        if self.format == "directory" and self.label is None:
+            raise _NestedProblems(
+                [("label", "required with format directory: borgmatic looks for a directory dump under the restore "
+                  "target's host:port, so a restore to another server (the runbook's) finds nothing without one")]
+            )  # fmt: skip
+        return self
 
     @property
     def key(self) -> str:
         return f"{self.hostname}:{self.port}/{self.name}"
+
+    @property
+    def dump_identifier(self) -> str:
+        """The directory borgmatic names this database's dump after: the label, else ``hostname:port``."""
+        return self.label or f"{self.hostname}:{self.port}"
 
 
 def _default_checks() -> list[CheckConfig]:
@@ -248,7 +299,7 @@ class BackupConfig(Model):
     pg_bin_dir: AbsPath = "/opt/homebrew/opt/postgresql@18/bin"
     repositories: list[RepositoryConfig] = Field(min_length=1)
     encryption_passcommand: str | None = None
-    compression: str = "lz4"
+    compression: str = DEFAULT_BORG_COMPRESSION
     retention: RetentionConfig = RetentionConfig()
     checks: list[CheckConfig] = Field(default_factory=_default_checks)
     schedule: ScheduleConfig = ScheduleConfig()
@@ -266,6 +317,20 @@ class BackupConfig(Model):
             if k in seen:
                 problems.append((f"databases[{i}]", f"duplicate database {db.key} (also databases[{seen[k]}])"))
             seen.setdefault(k, i)
+        dumps: dict[tuple[str, str], int] = {}
+        for i, db in enumerate(self.databases):
+            first = dumps.setdefault((db.dump_identifier, db.name), i)
+            other = self.databases[first]
+            if first != i and (other.hostname, other.port) != (db.hostname, db.port):
+                at = f"databases[{i}].label"
+                problems.append((at, f"dump path {db.dump_identifier}/{db.name} is also used by databases[{first}]"))
+        labels: dict[str, int] = {}
+        for i, repo in enumerate(self.repositories):
+            if repo.label in labels:
+                problems.append(
+                    (f"repositories[{i}].label", f"duplicate label (also repositories[{labels[repo.label]}])")
+                )
+            labels.setdefault(repo.label, i)
         creds: dict[tuple[str, int, str], SecretRef | None] = {}
         for i, db in enumerate(self.databases):
             k = (db.hostname, db.port, db.username)
@@ -291,10 +356,117 @@ class BackupConfig(Model):
 
 
 # ----------------------------------------------------------------------------------------------- drill
+_TABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+DRILL_FORMATS = ("custom", "tar", "directory")
+# Never a drill's scratch database: PostgreSQL's own and CNPG's.
+SYSTEM_DATABASES = frozenset({"postgres", "template0", "template1"})
+
+
+class DrillTargetConfig(Model):
+    """The server the drill restores into, and a role there with CREATEDB (restores with --no-owner --no-acl)."""
+
+    hostname: Hostname = "localhost"
+    port: Port = 5432
+    username: PgIdent
+    password: SecretRef | None = None  # None: the role's line is already in the backup host's pgpass file
+    maintenance_database: PgIdent = "postgres"  # where CREATE/DROP DATABASE run
+
+
 class DrillConfig(Model):
-    """``pg-dr:drill``: the opt-in restore drill."""
+    """``pg-dr:drill``: the opt-in restore drill (RestoreDrill). Change ``runId`` to run it again."""
 
     enabled: bool = False
+    run_id: str = Field(default="1", min_length=1)
+    database: PgIdent | None = None  # a name in pg-dr:backup.databases
+    source_hostname: Hostname | None = None  # pick the dump when several entries share the name
+    source_port: Port | None = None
+    repository: Label | None = None  # repository label; default: the first repository
+    target: DrillTargetConfig | None = None
+    scratch_database: PgIdent | None = None  # default: <database>_pgdr_drill
+    expected_counts: dict[str, Annotated[int, Field(ge=0)]] | None = None  # table or schema.table -> rows
+    compare_to_source: bool = False  # also/instead: every table's count must equal the source's count now
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> DrillConfig:
+        problems: list[tuple[str, str]] = []
+        if self.enabled:
+            if self.database is None:
+                problems.append(("database", "required when the drill is enabled"))
+            if self.target is None:
+                problems.append(("target", "required when the drill is enabled (hostname, port, username)"))
+            if not self.expected_counts and not self.compare_to_source:
+                problems.append(("expectedCounts", "set expectedCounts and/or compareToSource: true"))
+        for table in self.expected_counts or {}:
+            if not _TABLE.match(table):
+                problems.append((f"expectedCounts.{table}", "is not a table name (table or schema.table)"))
+        scratch = self.scratch_name
+        if scratch is not None:
+            if scratch == self.database:
+                problems.append(("scratchDatabase", f"must differ from the source database {self.database!r}"))
+            if scratch in SYSTEM_DATABASES or (self.target and scratch == self.target.maintenance_database):
+                problems.append(("scratchDatabase", f"{scratch!r} is a system or maintenance database"))
+        if problems:
+            raise _NestedProblems(problems)
+        return self
+
+    @property
+    def scratch_name(self) -> str | None:
+        if self.scratch_database is not None:
+            return self.scratch_database
+        return f"{self.database}_pgdr_drill"[:63] if self.database else None
+
+    @property
+    def expected_tables(self) -> dict[str, int]:
+        """``expectedCounts`` keyed ``schema.table`` (bare names are in ``public``)."""
+        return {(t if "." in t else f"public.{t}"): n for t, n in (self.expected_counts or {}).items()}
+
+    def source(self, backup: BackupConfig) -> list[DatabaseConfig]:
+        """The backup.databases entries this drill's settings match (exactly one when valid)."""
+        return [
+            db
+            for db in backup.databases
+            if db.name == self.database
+            and self.source_hostname in (None, db.hostname)
+            and self.source_port in (None, db.port)
+        ]
+
+    def cross_check(self, backup: BackupConfig | None) -> list[tuple[str, str]]:
+        """Problems only visible with pg-dr:backup: the dump exists, is restorable, and is never overwritten."""
+        if not self.enabled:
+            return []
+        if backup is None:
+            return [("drill.enabled", "the drill restores borgmatic's archives: configure pg-dr:backup")]
+        problems: list[tuple[str, str]] = []
+        matches = self.source(backup)
+        if not matches:
+            problems.append(("drill.database", f"no pg-dr:backup.databases entry matches {self._wanted()}"))
+        elif len(matches) > 1:
+            found = ", ".join(db.key for db in matches)
+            problems.append(("drill.sourceHostname", f"{self._wanted()} is ambiguous ({found}): set sourceHostname"))
+        elif matches[0].format not in DRILL_FORMATS:
+            problems.append(("drill.database", f"the drill restores {'/'.join(DRILL_FORMATS)} dumps, not plain"))
+        labels = [r.label for r in backup.repositories]
+        if self.repository is not None and self.repository not in labels:
+            problems.append(("drill.repository", f"no repository labelled {self.repository!r} ({', '.join(labels)})"))
+        if self.target is not None:
+            t = self.target
+            for i, db in enumerate(backup.databases):
+                if (db.hostname, db.port, db.name) == (t.hostname, t.port, self.scratch_name):
+                    problems.append(
+                        ("drill.scratchDatabase", f"{db.key} is backed up (backup.databases[{i}]): never a scratch")
+                    )
+                if (db.hostname, db.port, db.username) == (t.hostname, t.port, t.username) and t.password not in (
+                    None,
+                    db.password,
+                ):
+                    problems.append(
+                        ("drill.target.password", f"differs from backup.databases[{i}] for {t.username}@{db.hostname}")
+                    )
+        return problems
+
+    def _wanted(self) -> str:
+        where = f"{self.source_hostname or '*'}:{self.source_port or '*'}"
+        return f"{where}/{self.database}"
 
 
 # ----------------------------------------------------------------------------------------------- stack
@@ -310,6 +482,7 @@ class StackConfig(Model):
         problems: list[tuple[str, str]] = []
         problems += self._check_cluster_databases()
         problems += self._check_secret_providers()
+        problems += self.drill.cross_check(self.backup)
         if problems:
             raise _NestedProblems(problems)
         return self

@@ -368,6 +368,7 @@ def _run(
             stack=stack,
             dry_run=False,
             organization="organization",
+            root_directory=str(project_dir),
             callbacks=None,
         )
     )

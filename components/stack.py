@@ -9,19 +9,51 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.borgmatic import BorgmaticHost, BorgmaticHostArgs
 from components.cnpg import CnpgRoles, CnpgRolesArgs
 from components.config import StackConfig
+from components.drill import RestoreDrill, RestoreDrillArgs
 from components.secrets import ResolvedSecrets
+from components.tailnet import TailnetPolicy, TailnetPolicyArgs
 
 
 def build_stack(cfg: StackConfig, secrets: ResolvedSecrets) -> dict[str, Any]:
     """Register every component of the stack; return the stack outputs."""
     outputs: dict[str, Any] = {}
 
+    # First, so a broken tailnet policy stops the program before any resource registers. Always in the
+    # graph, so every stack validates its policy; `manage` decides whether a tailscale.Acl sends it.
+    # Anything that needs the grant (the borgmatic verification) depends on `tailnet.dependency`.
+    databases = cfg.backup.databases if cfg.backup is not None else []
+    tailnet = TailnetPolicy("tailnet", TailnetPolicyArgs(tailnet=cfg.tailnet, databases=databases))
+    outputs["tailnet"] = tailnet.summary
+
     roles: CnpgRoles | None = None
     if cfg.cluster is not None:
         roles = CnpgRoles("cnpg", CnpgRolesArgs(cluster=cfg.cluster, secrets=secrets))
         outputs["cluster"] = {"name": cfg.cluster.name, "namespace": cfg.cluster.namespace, "mode": cfg.cluster.mode}
         outputs["roleSecrets"] = {role: s.metadata.name for role, s in roles.role_secrets.items()}
+
+    if cfg.backup is not None:
+        # The verification backs up every database: after the tailnet grant, the role Secrets and Cluster.
+        verify_after = []
+        if any(db.tailnet_tag for db in cfg.backup.databases):
+            verify_after.append(tailnet.dependency)
+        if roles is not None:
+            for username in sorted({db.username for db in cfg.backup.databases if db.cluster}):
+                verify_after += [r for r in (roles.role_secrets.get(username), roles.database_roles.get(username)) if r]
+            if roles.cluster is not None and any(db.cluster for db in cfg.backup.databases):
+                verify_after.append(roles.cluster)
+        backup = BorgmaticHost(
+            "borgmatic", BorgmaticHostArgs(backup=cfg.backup, secrets=secrets, verify_after=verify_after)
+        )
+        outputs["backup"] = backup.summary
+
+        if cfg.drill.enabled:
+            # After the whole BorgmaticHost: the drill restores the archive its verification just made.
+            drill = RestoreDrill(
+                "drill", RestoreDrillArgs(drill=cfg.drill, backup=cfg.backup, secrets=secrets, run_after=[backup])
+            )
+            outputs["drill"] = drill.summary
 
     return outputs

@@ -1,0 +1,19 @@
+"""pytest fixtures for a real sshd on loopback (see tests/support/sshd.py); imported by tests/conftest.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.sshd import SshServer
+
+
+@pytest.fixture
+def sshd_server() -> Iterator[SshServer]:
+    """A real sshd on 127.0.0.1:<free port>, a throwaway user with a temp home, pinned host key, key auth."""
+    server = SshServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
