@@ -29,6 +29,16 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _diff(args: argparse.Namespace) -> int:
+    from components.promotion import compare, format_diff
+    from components.render import graph
+
+    renders = [graph(render_stack(stack, project_dir=args.project_dir)) for stack in (args.a, args.b)]
+    diff = compare(*renders)
+    print(format_diff(diff), end="")
+    return 1 if diff.differs else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pg-dr", description=__doc__.splitlines()[0])
     parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help="directory holding Pulumi.yaml")
@@ -40,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--resolve-secrets", action="store_true", help="resolve secret references for real (still never written)"
     )
     render.set_defaults(run=_render)
+    diff = sub.add_parser(
+        "diff", help="compare two stacks' renders for promotion review (exit 0: same, 1: different, 2: error)"
+    )
+    diff.add_argument("a", help="the stack promoted from (e.g. dev)")
+    diff.add_argument("b", help="the stack promoted to (e.g. prod)")
+    diff.set_defaults(run=_diff)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""pg-dr's CrossGuard policy pack (``pulumi preview --policy-pack policy``); rules in :mod:`policy.rules`."""
