@@ -17,7 +17,7 @@ import json
 import logging
 import runpy
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -339,9 +339,22 @@ def render_config(
         environ=environ,
         on_resolved=resolved.update,
     )
-    render = _run(project_dir, project, stack, full_config, secret_keys, mode)
+    program = lambda: runpy.run_path(str(project_dir), run_name="__main__")  # noqa: E731 - as the CLI runs it
+    render = _run(program, project_dir, project, stack, full_config, secret_keys, mode)
     render.resolved_secrets = resolved
     return render
+
+
+def run_program(
+    program: Callable[[], object], *, config: Mapping[str, Any] | None = None, stack: str = "test"
+) -> Render:
+    """Run any callable as the Pulumi program under the same mocks (unit tests of a single component).
+
+    The runtime is set up and torn down exactly as for a render, so no state leaks into later renders.
+    """
+    project, defaults = load_project(PROJECT_DIR)
+    full_config, secret_keys = qualify_config(project, {**defaults, **(config or {})})
+    return _run(program, PROJECT_DIR, project, stack, full_config, secret_keys, ResolutionMode(placeholders=True))
 
 
 def render_stack(stack: str, *, project_dir: Path | None = None, **kwargs: Any) -> Render:
@@ -351,7 +364,13 @@ def render_stack(stack: str, *, project_dir: Path | None = None, **kwargs: Any) 
 
 
 def _run(
-    project_dir: Path, project: str, stack: str, config: dict[str, str], secret_keys: list[str], mode: ResolutionMode
+    program: Callable[[], object],
+    project_dir: Path,
+    project: str,
+    stack: str,
+    config: dict[str, str],
+    secret_keys: list[str],
+    mode: ResolutionMode,
 ) -> Render:
     started = time.perf_counter()
     monitor = _RecordingMonitor(_ProviderMocks())
@@ -377,7 +396,7 @@ def _run(
     previous_mode = set_resolution_mode(mode)
     loop = asyncio.new_event_loop()
     try:
-        loop.run_until_complete(run_in_stack(lambda: runpy.run_path(str(project_dir), run_name="__main__")))
+        loop.run_until_complete(run_in_stack(program))
     finally:
         set_resolution_mode(previous_mode)
         loop.close()

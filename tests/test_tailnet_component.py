@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
-import pulumi
 import pulumi_tailscale
 import pytest
 
 import components.render as render_module
 from components.cli import main
 from components.hujson import loads
-from components.render import PROJECT_DIR, render_config, render_stack
+from components.render import PROJECT_DIR, render_config, render_stack, run_program
 from components.tailnet import TailnetPolicy, TailnetPolicyArgs
 from components.tailnet_eval import evaluate
 from components.tailnet_merge import TailnetPolicyError, merge_policy
@@ -174,29 +172,23 @@ def test_a_non_canonical_base_policy_warns_in_the_render(project: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------- dependency
-class _Mocks(pulumi.runtime.Mocks):
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        return f"{args.name}-id", dict(args.inputs)
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, None]:
-        return {}, None
-
-
 @pytest.mark.parametrize("manage", [True, False])
 def test_dependency_is_the_acl_when_managed_else_the_component(manage: bool) -> None:
     from components.config import TailnetConfig
 
-    loop = asyncio.new_event_loop()  # the SDK registers resources on the current loop
-    asyncio.set_event_loop(loop)
-    try:
-        pulumi.runtime.set_mocks(_Mocks(), preview=False)
+    built: list[TailnetPolicy] = []
+
+    def program() -> None:
         tailnet = TailnetConfig(manage=manage)
-        policy = TailnetPolicy(
-            "tailnet", TailnetPolicyArgs(tailnet=tailnet, databases=_dbs([{"hostname": "h", "tag": "tag:k8s"}]))
+        built.append(
+            TailnetPolicy(
+                "tailnet", TailnetPolicyArgs(tailnet=tailnet, databases=_dbs([{"hostname": "h", "tag": "tag:k8s"}]))
+            )
         )
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
+
+    render = run_program(program)
+    (policy,) = built
+    assert [r.type for r in render.resources].count("tailscale:index/acl:Acl") == (1 if manage else 0)
     if manage:
         assert isinstance(policy.acl, pulumi_tailscale.Acl) and policy.dependency is policy.acl
     else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from components.config import DatabaseConfig, parse_stack_config
 from components.hujson import loads, parse
 from components.hujson_style import layout_problems
@@ -188,3 +190,17 @@ def test_undecided_base_tests_are_warnings() -> None:
         "policy/tailnet.hujson: policy test tests[0]: undecided: deny ops@example.com -> tag:k8s:22: "
         "depends on grants[0] (autogroup, posture, via or device addresses)"
     ]
+
+
+@pytest.mark.parametrize("missing", ["tests", "grants"])
+def test_base_without_an_array_and_nothing_to_add_is_sent_unchanged(missing: str) -> None:
+    """Regression: a base policy lacking "tests" (or "grants") with no tagged database was refused."""
+    base = '{\n\t"tagOwners": {"tag:homelab": ["autogroup:admin"]},\n'
+    if missing != "grants":
+        base += '\t"grants": [\n\t\t{"src": ["autogroup:admin"], "dst": ["*"], "ip": ["*"]},\n\t],\n'
+    if missing != "tests":
+        base += '\t"tests": [],\n'
+    base += "}\n"
+    merged = merge_policy(base, "base.hujson", "tag:homelab", [])
+    assert merged.text == base
+    assert merged.added_grants == [] and merged.added_tests == []
