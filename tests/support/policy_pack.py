@@ -3,8 +3,9 @@
 The pack's own gRPC servicer (pulumi-policy 1.21.0's ``_PolicyAnalyzerServicer``, what ``PolicyPack``
 serves) gets the engine's requests: ``Configure`` with the config the CLI reconciles from a
 ``--policy-pack-config`` file (schema defaults, then ``all``, then per-policy values, validated against
-each policy's schema; stricter than the CLI in one way: unknown properties and policy names fail), ``Analyze`` per resource (inputs as a protobuf Struct with secrets in the
-engine's secret envelope, options incl. ``protect``) and ``AnalyzeStack`` once. The stack config is
+each policy's schema; stricter than the CLI in one way: unknown properties and policy names fail),
+``Analyze`` per resource (inputs as a protobuf Struct with secrets in the engine's secret envelope,
+options incl. ``protect``) and ``AnalyzeStack`` once. The stack config is
 visible to the pack as the CLI passes it (``PULUMI_CONFIG``).
 
 Limits of the offline engine: custom resources' outputs are their inputs (the mocks echo them), so
