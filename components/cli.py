@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pulumi
 
-from components.render import PROJECT_DIR, RenderError, render_stack, write_render
+from components.render import PROJECT_DIR, RenderError, render_stack
+from components.render_output import write_render
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -31,7 +32,7 @@ def _render(args: argparse.Namespace) -> int:
 
 def _diff(args: argparse.Namespace) -> int:
     from components.promotion import compare, format_diff
-    from components.render import graph
+    from components.render_output import graph
 
     renders = [graph(render_stack(stack, project_dir=args.project_dir)) for stack in (args.a, args.b)]
     diff = compare(*renders)

@@ -1,7 +1,7 @@
 """Promotion review: what differs between two stacks' renders (``pg-dr diff dev prod``).
 
 Both stacks are rendered offline from the same working tree (secrets as placeholders) and compared on
-their review documents (:func:`components.render.graph`), so secret values are never read and show
+their review documents (:func:`components.render_output.graph`), so secret values are never read and show
 as ``"[secret]"`` on both sides.
 
 Pairing. Resources are paired by type and name first. Names usually carry the environment (the dev

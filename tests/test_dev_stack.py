@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from components.config import parse_stack_config
-from components.render import PROJECT_DIR, graph, k8s_manifests, load_stack_file, render_stack
+from components.render import PROJECT_DIR, load_stack_file, render_stack
+from components.render_output import graph, k8s_manifests
 from tests.stacks import raw_sections
 
 ACL = "tailscale:index/acl:Acl"

@@ -20,8 +20,8 @@ from components.render import (
     render_config,
     render_stack,
     reveal,
-    write_render,
 )
+from components.render_output import write_render
 from tests.stacks import BASE, stack
 from tests.support.onepassword_fake import FakeOnePassword
 

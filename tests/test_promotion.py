@@ -10,7 +10,8 @@ import pytest
 
 from components.cli import main
 from components.promotion import MISSING, compare, diff_values, format_diff
-from components.render import graph, render_config
+from components.render import render_config
+from components.render_output import graph
 from tests.stacks import stack
 
 
