@@ -186,18 +186,20 @@ class ClusterConfig(Model):
 
 
 # ---------------------------------------------------------------------------------------------- backup
-# Dump and restore defaults, in one place: the restore benchmark (bench/rto.py, bench/results.md) picks
-# them; every database entry can override them (``format``, ``compression``, ``restoreJobs``).
-# A custom dump with pg_dump's fastest gzip level, streamed into borg (lz4): restore within a few percent
-# of a raw pg_restore, backups about 3x faster than pg_dump -Fc's default level (the single-threaded
-# compressor is a backup's bottleneck), and borg still deduplicates part of each day's dump. Uncompressed
-# dumps back up faster still and deduplicate best, but restore ~1.2x slower (borg must decrypt and
-# stream 2-3x the bytes); streamed custom dumps restore single-job (pg_restore cannot read stdin in
-# parallel).
+# Dump and restore defaults, in one place: the restore benchmark (bench/rto.py; bench/results.md and
+# bench/variants.md) picks them; every database entry can override them (``format``, ``compression``,
+# ``restoreJobs``). An uncompressed custom dump streamed into borg, which compresses it (zstd,3):
+# * restore: the same as every other custom-format setting tried (raw pg_restore + ~2 s of fixed
+#   borgmatic/borg start-up and ANALYZE; streaming costs nothing measurable);
+# * backup: ~4x faster than pg_dump -Fc's own gzip (pg_dump's single-threaded compressor is the bottleneck);
+# * repository: the smallest archive, and borg deduplicates day to day (+7 MB for a day's churn of a
+#   500 MB database, against +175 MB or more for a gzip'd dump, which changes after its first change).
+# Streamed custom dumps restore single-job (pg_restore cannot read stdin in parallel); a directory dump
+# with restoreJobs restored slower on the 2-core benchmark machine (extracted to disk first).
 DEFAULT_DUMP_FORMAT: Literal["custom", "directory", "tar", "plain"] = "custom"
-DEFAULT_DUMP_COMPRESSION: str | int | None = 1
+DEFAULT_DUMP_COMPRESSION: str | int | None = 0
 DEFAULT_RESTORE_JOBS: int | None = None
-DEFAULT_BORG_COMPRESSION = "lz4"
+DEFAULT_BORG_COMPRESSION = "zstd,3"
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _DUMP_COMPRESSION = re.compile(r"^(none|gzip|lz4|zstd)(:[A-Za-z0-9=,_-]+)?$|^[0-9]$")
