@@ -63,6 +63,6 @@ VARIANTS = {
     )
 }
 
-# What pg-dr renders by default (components/config.py: DEFAULT_DUMP_FORMAT, DEFAULT_DUMP_COMPRESSION,
+# What pg-dr renders by default (components/config_backup.py: DEFAULT_DUMP_FORMAT, DEFAULT_DUMP_COMPRESSION,
 # DEFAULT_RESTORE_JOBS, BackupConfig.compression), chosen from bench/results.md.
 DEFAULT_VARIANT = "custom-raw-borg-zstd3"
