@@ -10,7 +10,7 @@ it can run this project's borgmatic.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -23,15 +23,6 @@ from tests.support.sshd import Engine, SshServer
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "b0rg:mat\\ic pass word"
-
-
-@pytest.fixture
-def root_sshd() -> Iterator[SshServer]:
-    server = SshServer.start(as_root=True)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _server(factory: Callable[..., PostgresServer], name: str) -> PostgresServer:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -36,15 +36,6 @@ pytestmark = pytest.mark.e2e
 
 BACKUP_PW = "op-borgmatic:db\\password 1"  # the runbook reuses one borgmatic password for both servers
 EBLUME_PW = "eblume:super\\user pw"
-
-
-@pytest.fixture
-def root_sshd() -> Iterator[SshServer]:
-    server = SshServer.start(as_root=True)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _brew(factory: Callable[..., PostgresServer]) -> PostgresServer:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,15 +30,6 @@ pytestmark = pytest.mark.e2e
 BACKUP_PW = "b0rg:mat\\ic pw"
 DRILL_PW = "dr1ll:pw\\ with space"
 RUNBOOK = {t.split(".", 1)[1]: n for t, n in miniflux.RUNBOOK_COUNTS.items()}
-
-
-@pytest.fixture
-def root_sshd() -> Iterator[SshServer]:
-    server = SshServer.start(as_root=True)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -17,3 +17,14 @@ def sshd_server() -> Iterator[SshServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def root_sshd() -> Iterator[SshServer]:
+    """The same, logging in as a uid-0 alias with its own temp home: for tests that run the venv's borgmatic
+    (its interpreter lives under /root, unreadable to an unprivileged user on the test machine)."""
+    server = SshServer.start(as_root=True)
+    try:
+        yield server
+    finally:
+        server.stop()
