@@ -157,33 +157,36 @@ def _pgpass_markers(begin: str, end: str) -> str:
     return f"begin={q(begin)}\nend={q(end)}\n"
 
 
+def _pgpass_script(target: str, begin: str, end: str, body: str) -> str:
+    """A pgpass script: the block on stdin is read and the current block located before ``body`` runs."""
+    return (
+        _prelude(target, "600") + _pgpass_markers(begin, end) + _PGPASS_BLOCK + 'cat > "$tmp.in"\nfind_block\n' + body
+    )
+
+
 def deliver_pgpass(target: str, begin: str = PGPASS_BEGIN, end: str = PGPASS_END) -> str:
     """Splice the block on stdin into the pgpass file (replacing ours, keeping the user's lines), mode 0600.
 
     ``begin``/``end`` name the block's marker lines (the restore drill keeps its own block).
     """
-    return (
-        _prelude(target, "600")
-        + _pgpass_markers(begin, end)
-        + _PGPASS_BLOCK
-        + """cat > "$tmp.in"
-find_block
-splice "$tmp.in"
+    return _pgpass_script(
+        target,
+        begin,
+        end,
+        """splice "$tmp.in"
 install_tmp
 echo "pg-dr: $target $state"
-"""
+""",
     )
 
 
 def remove_pgpass(target: str, begin: str = PGPASS_BEGIN, end: str = PGPASS_END) -> str:
     """Take our block out if it is still exactly the one on stdin; the user's lines and the previous file stay."""
-    return (
-        _prelude(target, "600")
-        + _pgpass_markers(begin, end)
-        + _PGPASS_BLOCK
-        + """cat > "$tmp.in"
-find_block
-if [ "$b" -eq 0 ]; then
+    return _pgpass_script(
+        target,
+        begin,
+        end,
+        """if [ "$b" -eq 0 ]; then
   echo "pg-dr: $target has no pg-dr block"
   exit 0
 fi
@@ -196,7 +199,7 @@ fi
 splice "$tmp.cur"
 install_tmp
 echo "pg-dr: removed the pg-dr block from $target ($state; previous file kept beside it)"
-"""
+""",
     )
 
 
