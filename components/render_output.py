@@ -42,7 +42,8 @@ def graph(render: Render) -> dict[str, Any]:
                 "inputs": r.redacted_inputs(),
                 "outputs": redact({k: v for k, v in r.outputs.items() if k != "renderFiles"}),
             }
-            for r in render.resources
+            # by URN, not registration order (async, varies run to run): same config, same bytes
+            for r in sorted(render.resources, key=lambda r: r.urn)
         ],
         "outputs": redact(render.stack_outputs),
     }

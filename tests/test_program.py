@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from components.render import (
     render_stack,
     reveal,
 )
-from components.render_output import write_render
+from components.render_output import graph, write_render
 from tests.stacks import BASE, stack
 from tests.support.onepassword_fake import FakeOnePassword
 
@@ -232,3 +233,24 @@ def test_config_references_need_secret_config() -> None:
         render_config(_config_ref_stack({"secure": "v1:AAAA"}), resolve_secrets=True)
     with pytest.raises(Exception, match=r"pg-dr:borgmaticPassword is stored in plaintext"):
         render_config(_config_ref_stack("plaintext-password"), resolve_secrets=True)
+
+
+@pytest.mark.parametrize("stack_name", [_stack_name(p) for p in STACK_FILES])
+def test_same_config_registers_identical_inputs(stack_name: str) -> None:
+    """A second `pulumi up` changes nothing: every resource, option and input (secrets included) is the same."""
+    op = FakeOnePassword(
+        {"blumeops": {"borgmatic": {"db-password": KNOWN_PASSWORD}, "eblume": {"db-password": "eblume-Sup3r-secret"}}}
+    )
+    environ = {"PG_DR_DEV_BORGMATIC_PASSWORD": KNOWN_PASSWORD, "PG_DR_DEV_DRILL_PASSWORD": "dr1ll-pw"}
+
+    def snapshot() -> tuple[dict[str, tuple], str]:
+        render = render_stack(stack_name, resolve_secrets=True, onepassword_client=op.factory, environ=environ)
+        by_urn = {
+            r.urn: (r.parent, sorted(r.dependencies), r.protect, r.retain_on_delete, r.options, reveal(r.inputs))
+            for r in render.resources
+        }
+        return by_urn, json.dumps(graph(render))
+
+    (first, first_graph), (second, second_graph) = snapshot(), snapshot()
+    assert first and first == second
+    assert first_graph == second_graph, "graph.json must be byte-identical for the same config"
