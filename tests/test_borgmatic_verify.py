@@ -57,13 +57,19 @@ def _apply(engine: Engine, server: SshServer, config: dict) -> dict:
     return {step.name: step for step in steps}
 
 
+def _servers(
+    server: SshServer, factory: Callable[..., PostgresServer]
+) -> tuple[SshServer, PostgresServer, PostgresServer, Engine]:
+    """The backup host (with an initialised repository), the brew and k8s-pg servers, and the engine."""
+    brew, k8s = _server(factory, "brew"), _server(factory, "k8s")
+    init_repository(server)
+    return server, brew, k8s, Engine(server)
+
+
 def test_dual_backup_with_pgpass_authentication_and_verified_dumps(
     root_sshd: SshServer, postgres_factory: Callable[..., PostgresServer]
 ) -> None:
-    server = root_sshd
-    brew, k8s = _server(postgres_factory, "brew"), _server(postgres_factory, "k8s")
-    init_repository(server)
-    engine = Engine(server)
+    server, brew, k8s, engine = _servers(root_sshd, postgres_factory)
     steps = _apply(engine, server, _stack(server, brew, k8s))
     assert list(steps) == [
         "borgmatic-preflight",
@@ -94,10 +100,7 @@ def test_verify_names_a_database_missing_from_the_archive(
     root_sshd: SshServer, postgres_factory: Callable[..., PostgresServer]
 ) -> None:
     """The host's config backs up one database; the verification of a two-database stack names the other."""
-    server = root_sshd
-    brew, k8s = _server(postgres_factory, "brew"), _server(postgres_factory, "k8s")
-    init_repository(server)
-    engine = Engine(server)
+    server, brew, k8s, engine = _servers(root_sshd, postgres_factory)
     _apply(engine, server, _stack(server, brew, k8s, databases=1))
     both = render_config(_stack(server, brew, k8s), resolve_secrets=True, environ=secrets_env(server, {"PW": PASSWORD}))
     verify = remote_commands(both)["borgmatic-verify"]
