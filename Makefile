@@ -4,7 +4,7 @@ VENV   ?= .venv
 STACK  ?= dev
 OUT    ?= render/$(STACK)
 
-.PHONY: venv render diff test test-unit lint clean
+.PHONY: venv render diff test test-unit test-artifact test-e2e snapshot lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,17 @@ test: venv
 	$(VENV)/bin/python -m pytest -q
 
 test-unit: venv
-	$(VENV)/bin/python -m pytest -q -m "not artifact and not e2e"
+	$(VENV)/bin/python -m pytest -q tests/unit
+
+test-artifact: venv
+	$(VENV)/bin/python -m pytest -q tests/artifact
+
+test-e2e: venv
+	$(VENV)/bin/python -m pytest -q tests/e2e
+
+## Regenerate the committed render snapshot (tests/unit/offline/renders) after an intended change.
+snapshot: venv
+	PG_DR_UPDATE_SNAPSHOT=1 $(VENV)/bin/python -m pytest -q tests/unit/offline/test_render_snapshot.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -5,8 +5,8 @@ Thin on purpose: load and validate the stack config, resolve every secret once, 
 
 import pulumi
 
-from components.config import load_stack_config
-from components.secrets import resolve_all
+from components.config.stack import load_stack_config
+from components.secrets.resolver import resolve_all
 from components.stack import build_stack
 
 config = load_stack_config()

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.borgmatic import BorgmaticHost, BorgmaticHostArgs
-from components.cnpg import CnpgRoles, CnpgRolesArgs
-from components.config import StackConfig
-from components.drill import RestoreDrill, RestoreDrillArgs
-from components.secrets import ResolvedSecrets
-from components.tailnet import TailnetPolicy, TailnetPolicyArgs
+from components.borgmatic.component import BorgmaticHost, BorgmaticHostArgs
+from components.cnpg.component import CnpgRoles, CnpgRolesArgs
+from components.config.stack import StackConfig
+from components.drill.component import RestoreDrill, RestoreDrillArgs
+from components.secrets.resolver import ResolvedSecrets
+from components.tailnet.component import TailnetPolicy, TailnetPolicyArgs
 
 
 def build_stack(cfg: StackConfig, secrets: ResolvedSecrets) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Tailnet rules of the pg-dr policy pack: the ``tailscale:index/acl:Acl`` policy document.
 
 The Acl's ``acl`` input is the HuJSON policy text exactly as it would be sent. It is read with the
-program's own parsers (``components.hujson`` for HuJSON, ``components.tailnet_rules`` for ``ip`` entries
+program's own parsers (``components.hujson.document`` for HuJSON, ``components.tailnet.rules`` for ``ip`` entries
 and test destinations; both pure Python, no Pulumi): ``policy/__main__.py`` puts the project root on
 ``sys.path``, so the pack runs from this repository, not as a standalone published pack.
 """
@@ -19,8 +19,8 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from components.hujson import HujsonError, loads
-from components.tailnet_rules import (
+from components.hujson.document import HujsonError, loads
+from components.tailnet.rules import (
     ALL_PORTS,
     PROTOCOLS,
     RuleError,

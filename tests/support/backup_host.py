@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from components.render import Render
+from offline.engine import Render
 from tests.support.postgres import pg_bin_dir
 from tests.support.sshd import SshServer
 

@@ -29,8 +29,8 @@ from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import EnforcementLevel, Policy
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
-from components.render import (
-    PROJECT_DIR,
+from components.project import PROJECT_DIR
+from offline.engine import (
     SECRET_SIG,
     SPECIAL_SIG_KEY,
     UNKNOWN,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from components.render import reveal as _reveal
+from offline.engine import reveal as _reveal
 
 if TYPE_CHECKING:
     from tests.support.sshd import SshServer

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from components.render import reveal as _reveal
+from offline.engine import reveal as _reveal
 from tests.support.pulumi_engine import Engine, Step
 
 __all__ = ["Engine", "SshError", "SshServer", "Step"]

@@ -1,0 +1,196 @@
+"""``pg-dr:backup``: borgmatic on the backup host (see README, ``pg-dr:backup``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    Field,
+    model_validator,
+)
+
+from components.config.base import (
+    AbsPath,
+    HostKey,
+    Hostname,
+    Model,
+    PgIdent,
+    Port,
+    Tag,
+    _check,
+    _NestedProblems,
+)
+from components.secrets.refs import SecretRef
+
+# ---------------------------------------------------------------------------------------------- backup
+# Dump and restore defaults, in one place: the restore benchmark (bench/rto.py; bench/results.md and
+# bench/variants.md) picks them; every database entry can override them (``format``, ``compression``,
+# ``restoreJobs``). An uncompressed custom dump streamed into borg, which compresses it (zstd,3):
+# * restore: the same as every other custom-format setting tried (raw pg_restore + ~2 s of fixed
+#   borgmatic/borg start-up and ANALYZE; streaming costs nothing measurable);
+# * backup: ~4x faster than pg_dump -Fc's own gzip (pg_dump's single-threaded compressor is the bottleneck);
+# * repository: the smallest archive, and borg deduplicates day to day (+7 MB for a day's churn of a
+#   500 MB database, against +175 MB or more for a gzip'd dump, which changes after its first change).
+# Streamed custom dumps restore single-job (pg_restore cannot read stdin in parallel); a directory dump
+# with restoreJobs restored slower on the 2-core benchmark machine (extracted to disk first).
+DEFAULT_DUMP_FORMAT: Literal["custom", "directory", "tar", "plain"] = "custom"
+DEFAULT_DUMP_COMPRESSION: str | int | None = 0
+DEFAULT_RESTORE_JOBS: int | None = None
+DEFAULT_BORG_COMPRESSION = "zstd,3"
+
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_DUMP_COMPRESSION = re.compile(r"^(none|gzip|lz4|zstd)(:[A-Za-z0-9=,_-]+)?$|^[0-9]$")
+Label = Annotated[str, AfterValidator(_check(_LABEL, "a label of letters, digits, '.', '_' and '-'"))]
+
+
+def _dump_compression(value: str | int | None) -> str | int | None:
+    if value is not None and not _DUMP_COMPRESSION.match(str(value)):
+        raise ValueError(f"{value!r} is not a pg_dump compression (0-9, none, gzip, lz4, zstd[:detail])")
+    return value
+
+
+class RepositoryConfig(Model):
+    path: str = Field(min_length=1)
+    label: Label
+
+
+class RetentionConfig(Model):
+    keep_daily: int | None = Field(default=7, ge=0)
+    keep_weekly: int | None = Field(default=None, ge=0)
+    keep_monthly: int | None = Field(default=12, ge=0)
+    keep_yearly: int | None = Field(default=1000, ge=0)
+
+
+class CheckConfig(Model):
+    name: Literal["repository", "archives", "data", "extract", "spot"]
+    frequency: str = "always"
+
+
+class ScheduleConfig(Model):
+    kind: Literal["launchd", "systemd", "none"] = "launchd"
+    hour: int = Field(default=2, ge=0, le=23)
+    minute: int = Field(default=0, ge=0, le=59)
+    label: Label = "io.pg-dr.borgmatic"
+    launchctl_path: AbsPath = "/bin/launchctl"
+    systemctl_path: AbsPath = "/usr/bin/systemctl"
+
+
+class DatabaseConfig(Model):
+    """One ``postgresql_databases`` entry of borgmatic."""
+
+    name: PgIdent
+    hostname: Hostname = "localhost"
+    port: Port = 5432
+    username: PgIdent
+    password: SecretRef | None = None
+    tailnet_tag: Tag | None = None
+    cluster: bool = False
+    label: Label | None = None
+    format: Literal["custom", "directory", "tar", "plain"] = DEFAULT_DUMP_FORMAT
+    compression: Annotated[str | int | None, AfterValidator(_dump_compression)] = DEFAULT_DUMP_COMPRESSION
+    restore_jobs: int | None = Field(default=DEFAULT_RESTORE_JOBS, ge=1)
+
+    @model_validator(mode="after")
+    def _restore_jobs_need_archive_format(self) -> DatabaseConfig:
+        if self.restore_jobs is not None and self.format not in ("custom", "directory"):
+            raise _NestedProblems([("restoreJobs", "parallel restore needs format custom or directory")])
+        # Found by the restore benchmark (bench/results.md), borgmatic 2.1.10:
+        if self.restore_jobs not in (None, 1) and self.format == "custom":
+            raise _NestedProblems(
+                [("restoreJobs", "borgmatic streams custom dumps into pg_restore's stdin, which cannot run in "
+                  "parallel (\"parallel restore from standard input is not supported\"): use format directory")]
+            )  # fmt: skip
+        if self.format == "directory" and self.label is None:
+            raise _NestedProblems(
+                [("label", "required with format directory: borgmatic looks for a directory dump under the restore "
+                  "target's host:port, so a restore to another server (the runbook's) finds nothing without one")]
+            )  # fmt: skip
+        return self
+
+    @property
+    def key(self) -> str:
+        return f"{self.hostname}:{self.port}/{self.name}"
+
+    @property
+    def dump_identifier(self) -> str:
+        """The directory borgmatic names this database's dump after: the label, else ``hostname:port``."""
+        return self.label or f"{self.hostname}:{self.port}"
+
+
+def _default_checks() -> list[CheckConfig]:
+    return [CheckConfig(name="repository", frequency="2 weeks"), CheckConfig(name="archives", frequency="2 weeks")]
+
+
+class BackupConfig(Model):
+    """``pg-dr:backup``: borgmatic on the backup host, delivered over SSH."""
+
+    host: Hostname
+    port: Port = 22
+    user: str = Field(min_length=1)
+    host_key: HostKey | None = None
+    insecure_ignore_host_key: bool = False
+    private_key: SecretRef | None = None
+    home_dir: AbsPath
+    config_path: AbsPath | None = None
+    pgpass_path: AbsPath | None = None
+    borg_path: AbsPath = "/opt/homebrew/bin/borg"
+    borgmatic_path: AbsPath = "/opt/homebrew/bin/borgmatic"
+    pg_bin_dir: AbsPath = "/opt/homebrew/opt/postgresql@18/bin"
+    repositories: list[RepositoryConfig] = Field(min_length=1)
+    encryption_passcommand: str | None = None
+    compression: str = DEFAULT_BORG_COMPRESSION
+    retention: RetentionConfig = RetentionConfig()
+    checks: list[CheckConfig] = Field(default_factory=_default_checks)
+    schedule: ScheduleConfig = ScheduleConfig()
+    databases: list[DatabaseConfig] = Field(min_length=1)
+    verify: bool = True
+
+    @model_validator(mode="after")
+    def _host_key_pinned(self) -> BackupConfig:
+        problems: list[tuple[str, str]] = []
+        if self.host_key is None and not self.insecure_ignore_host_key:
+            problems.append(("hostKey", "required: pin the host key (ssh-keyscan) or set insecureIgnoreHostKey: true"))
+        seen: dict[tuple[str, int, str], int] = {}
+        for i, db in enumerate(self.databases):
+            k = (db.hostname, db.port, db.name)
+            if k in seen:
+                problems.append((f"databases[{i}]", f"duplicate database {db.key} (also databases[{seen[k]}])"))
+            seen.setdefault(k, i)
+        dumps: dict[tuple[str, str], int] = {}
+        for i, db in enumerate(self.databases):
+            first = dumps.setdefault((db.dump_identifier, db.name), i)
+            other = self.databases[first]
+            if first != i and (other.hostname, other.port) != (db.hostname, db.port):
+                at = f"databases[{i}].label"
+                problems.append((at, f"dump path {db.dump_identifier}/{db.name} is also used by databases[{first}]"))
+        labels: dict[str, int] = {}
+        for i, repo in enumerate(self.repositories):
+            if repo.label in labels:
+                problems.append(
+                    (f"repositories[{i}].label", f"duplicate label (also repositories[{labels[repo.label]}])")
+                )
+            labels.setdefault(repo.label, i)
+        creds: dict[tuple[str, int, str], SecretRef | None] = {}
+        for i, db in enumerate(self.databases):
+            k = (db.hostname, db.port, db.username)
+            if k in creds and creds[k] != db.password:
+                problems.append(
+                    (
+                        f"databases[{i}].password",
+                        f"differs from another entry for {db.username}@{db.hostname}:{db.port}",
+                    )
+                )
+            creds.setdefault(k, db.password)
+        if problems:
+            raise _NestedProblems(problems)
+        return self
+
+    @property
+    def resolved_config_path(self) -> str:
+        return self.config_path or f"{self.home_dir}/.config/borgmatic/config.yaml"
+
+    @property
+    def resolved_pgpass_path(self) -> str:
+        return self.pgpass_path or f"{self.home_dir}/.pgpass"

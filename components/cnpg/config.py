@@ -1,0 +1,106 @@
+"""``pg-dr:cluster``: the CloudNativePG cluster and its managed roles (see README, ``pg-dr:cluster``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from components.config.base import NAMESPACE, DnsName, Model, PgIdent, Quantity
+from components.secrets.refs import SecretRef
+
+# CNPG's webhook and DatabaseRole CEL rules reject these role names.
+RESERVED_ROLE_NAMES = frozenset({"postgres", "streaming_replica"})
+RESERVED_ROLE_PREFIXES = ("cnpg_", "pg_")
+# Roles a read-only backup user may be a member of.
+READ_ONLY_GRANT_ROLES = frozenset({"pg_read_all_data", "pg_monitor"})
+
+
+class StorageConfig(Model):
+    size: Quantity = "10Gi"
+    storage_class: str | None = None
+
+
+class BootstrapConfig(Model):
+    database: PgIdent = "app"
+    owner: PgIdent = "app"
+
+
+class RoleConfig(Model):
+    """One CNPG managed role. Defaults are CNPG's, spelled out so the API server adds nothing."""
+
+    name: PgIdent
+    ensure: Literal["present", "absent"] = "present"
+    login: bool = False
+    superuser: bool = False
+    createdb: bool = False
+    createrole: bool = False
+    replication: bool = False
+    bypassrls: bool = False
+    inherit: bool = True
+    connection_limit: int = Field(default=-1, ge=-1)
+    in_roles: list[PgIdent] = Field(default_factory=list)
+    password: SecretRef | None = None
+    disable_password: bool = False
+    valid_until: str | None = None
+    comment: str | None = None
+
+    @model_validator(mode="after")
+    def _password_xor_disabled(self) -> RoleConfig:
+        if self.disable_password and self.password is not None:
+            raise ValueError("disablePassword and password are mutually exclusive (CNPG rejects both)")
+        return self
+
+    @property
+    def read_only(self) -> bool:
+        """A role that may read everything and change nothing."""
+        return (
+            not (self.superuser or self.createdb or self.createrole or self.replication or self.bypassrls)
+            and "pg_read_all_data" in self.in_roles
+            and set(self.in_roles) <= READ_ONLY_GRANT_ROLES
+        )
+
+
+class ClusterConfig(Model):
+    """``pg-dr:cluster``: the CloudNativePG cluster and its managed roles."""
+
+    name: DnsName
+    namespace: DnsName = "default"
+    mode: Literal["cluster", "databaseRole"] = "cluster"
+    instances: int = Field(default=1, ge=1)
+    image_name: str | None = None
+    storage: StorageConfig = StorageConfig()
+    bootstrap: BootstrapConfig | None = None
+    roles: list[RoleConfig] = Field(default_factory=list)
+    protect: bool = True
+
+    def secret_name(self, role: RoleConfig) -> str:
+        """The basic-auth Secret CNPG reads the role's password from (``<cluster>-<role>``)."""
+        return f"{self.name}-{role.name.replace('_', '-').lower()}"
+
+    def role(self, name: str) -> RoleConfig | None:
+        return next((r for r in self.roles if r.name == name), None)
+
+
+def role_list_problems(raw_cluster: Any) -> list[tuple[str, str]]:
+    """What CNPG's webhook rejects across the role list; runs on raw data so it reports alongside field errors."""
+    if not isinstance(raw_cluster, Mapping) or not isinstance(raw_cluster.get("roles"), list):
+        return []
+    problems: list[tuple[str, str]] = []
+    seen: dict[str, int] = {}
+    at = f"{NAMESPACE}:cluster.roles"
+    for i, role in enumerate(raw_cluster["roles"]):
+        if not isinstance(role, Mapping) or not isinstance(role.get("name"), str):
+            continue
+        name = role["name"]
+        if name in seen:
+            problems.append((f"{at}[{i}].name", f"duplicate role {name!r} (also roles[{seen[name]}])"))
+        seen.setdefault(name, i)
+        if name in RESERVED_ROLE_NAMES or name.startswith(RESERVED_ROLE_PREFIXES):
+            problems.append((f"{at}[{i}].name", f"{name!r} is reserved by PostgreSQL or CNPG"))
+        if raw_cluster.get("mode") == "databaseRole" and role.get("ensure") == "absent":
+            problems.append(
+                (f"{at}[{i}].ensure", "absent is not supported in databaseRole mode; remove the role from the stack")
+            )
+    return problems

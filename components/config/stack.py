@@ -1,0 +1,211 @@
+"""The whole stack's configuration: every ``pg-dr:*`` section, cross-checked, loaded as the CLI passes it.
+
+Every section of the stack file is validated before any resource registers. A bad stack file fails with
+one :class:`~components.config.base.ConfigError` that lists every problem by its key path, e.g.::
+
+    pg-dr:cluster.roles[1].connectionLimit: must be >= -1
+
+Each section's model lives with its component (``components/<component>/config.py``); this module holds
+the whole-stack model, the checks that span sections, and the loader.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pulumi
+from pydantic import BaseModel, ValidationError, model_validator
+
+from components.borgmatic.config import BackupConfig
+from components.cnpg.config import READ_ONLY_GRANT_ROLES, ClusterConfig, role_list_problems
+from components.config.base import NAMESPACE, SECTIONS, ConfigError, Model, _NestedProblems
+from components.drill.config import DrillConfig
+from components.secrets.config import SecretsConfig
+from components.secrets.refs import SecretRef
+from components.tailnet.config import TailnetConfig
+
+
+# ----------------------------------------------------------------------------------------------- stack
+class StackConfig(Model):
+    secrets: SecretsConfig = SecretsConfig()
+    tailnet: TailnetConfig = TailnetConfig()
+    cluster: ClusterConfig | None = None
+    backup: BackupConfig | None = None
+    drill: DrillConfig = DrillConfig()
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> StackConfig:
+        problems: list[tuple[str, str]] = []
+        problems += self._check_cluster_databases()
+        problems += self._check_secret_providers()
+        problems += self.drill.cross_check(self.backup)
+        if problems:
+            raise _NestedProblems(problems)
+        return self
+
+    def _check_cluster_databases(self) -> list[tuple[str, str]]:
+        """A database served by the CNPG cluster must use a managed, read-only login role, same password."""
+        problems: list[tuple[str, str]] = []
+        if self.backup is None:
+            return problems
+        for i, db in enumerate(self.backup.databases):
+            if not db.cluster:
+                continue
+            at = f"backup.databases[{i}]"
+            role = self.cluster.role(db.username) if self.cluster else None
+            if self.cluster is None:
+                problems.append((f"{at}.cluster", "true, but pg-dr:cluster is not configured"))
+            elif role is None:
+                problems.append((f"{at}.username", f"{db.username!r} is not a managed role in pg-dr:cluster.roles"))
+            else:
+                if not role.login or role.ensure != "present":
+                    problems.append((f"{at}.username", f"role {role.name!r} must have login: true and ensure: present"))
+                if not (role.superuser or set(role.in_roles) & READ_ONLY_GRANT_ROLES):
+                    problems.append(
+                        (f"{at}.username", f"role {role.name!r} has no read access (inRoles: [pg_read_all_data])")
+                    )
+                if db.password != role.password:
+                    problems.append(
+                        (
+                            f"{at}.password",
+                            f"must equal the password reference of role {role.name!r} in pg-dr:cluster.roles",
+                        )
+                    )
+        return problems
+
+    def _check_secret_providers(self) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        for path, ref in self.secret_refs():
+            if ref.scheme == "op" and self.secrets.provider != "onepassword":
+                problems.append(
+                    (path, f"{ref} needs 1Password, but pg-dr:secrets.provider is {self.secrets.provider!r}")
+                )
+        return problems
+
+    def secret_refs(self) -> list[tuple[str, SecretRef]]:
+        """Every secret reference the stack uses, with its key path (section-relative)."""
+        found: list[tuple[str, SecretRef]] = []
+
+        def walk(value: Any, path: str) -> None:
+            if isinstance(value, SecretRef):
+                found.append((path, value))
+            elif isinstance(value, BaseModel):
+                for name, field in type(value).model_fields.items():
+                    walk(getattr(value, name), f"{path}.{field.alias or name}" if path else (field.alias or name))
+            elif isinstance(value, (list, tuple)):
+                for i, item in enumerate(value):
+                    walk(item, f"{path}[{i}]")
+
+        walk(self, "")
+        return found
+
+
+# ------------------------------------------------------------------------------------------- loading
+_MESSAGES: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    "missing": lambda c: "required",
+    "extra_forbidden": lambda c: "unknown key",
+    "greater_than_equal": lambda c: f"must be >= {c['ge']}",
+    "less_than_equal": lambda c: f"must be <= {c['le']}",
+    "greater_than": lambda c: f"must be > {c['gt']}",
+    "too_short": lambda c: f"needs at least {c['min_length']} item(s)",
+    "string_too_short": lambda c: f"needs at least {c['min_length']} character(s)",
+    "literal_error": lambda c: f"must be one of {c['expected']}",
+    "bool_parsing": lambda c: "must be true or false",
+    "bool_type": lambda c: "must be true or false",
+    "int_parsing": lambda c: "must be an integer",
+    "int_type": lambda c: "must be an integer",
+    "int_from_float": lambda c: "must be an integer",
+    "string_type": lambda c: "must be a string",
+    "list_type": lambda c: "must be a list",
+    "model_type": lambda c: "must be a mapping",
+    "model_attributes_type": lambda c: "must be a mapping",
+    "dict_type": lambda c: "must be a mapping",
+}
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif "[" in str(part) or str(part).startswith("function-"):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "nullable["))))
+        base = _format_loc(loc)
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, _NestedProblems):
+            for sub, message in cause.problems:
+                path = f"{base}.{sub}" if base and not sub.startswith("[") else f"{base}{sub}"
+                problems.append((f"{NAMESPACE}:{path}", message))
+            continue
+        make = _MESSAGES.get(err["type"])
+        if make is not None:
+            message = make(err.get("ctx") or {})
+        else:
+            message = str(cause) if cause is not None else err["msg"]
+        problems.append((f"{NAMESPACE}:{base}", message))
+    return problems
+
+
+def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
+    """Validate the ``pg-dr`` sections (already parsed from JSON) into a :class:`StackConfig`."""
+    unknown = [k for k in raw if k not in SECTIONS]
+    problems = [(f"{NAMESPACE}:{k}", f"unknown key (known: {', '.join(SECTIONS)})") for k in unknown]
+    problems += role_list_problems(raw.get("cluster"))
+    try:
+        cfg = StackConfig.model_validate({k: v for k, v in raw.items() if k in SECTIONS})
+    except ValidationError as exc:
+        raise ConfigError(problems + _problems_from(exc)) from None
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def _namespace_keys() -> set[str]:
+    """Every ``pg-dr:*`` key the running stack has (the CLI passes them in PULUMI_CONFIG)."""
+    from pulumi.runtime.config import CONFIG, get_config_env
+
+    keys = set(CONFIG.get()) | set(get_config_env())
+    return {k.split(":", 1)[1] for k in keys if k.startswith(f"{NAMESPACE}:")}
+
+
+def _config_ref_targets(value: Any) -> set[str]:
+    """Keys named by ``config:KEY`` references anywhere in raw config (they are not unknown keys)."""
+    if isinstance(value, str) and value.startswith("config:"):
+        key = value[len("config:") :]
+        return {key.split(":", 1)[1]} if key.startswith(f"{NAMESPACE}:") else {key}
+    if isinstance(value, Mapping):
+        return set().union(*(_config_ref_targets(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_config_ref_targets(v) for v in value)) if value else set()
+    return set()
+
+
+def load_stack_config(config: pulumi.Config | None = None) -> StackConfig:
+    """Read every ``pg-dr:*`` key from the running stack's config and validate it."""
+    config = config or pulumi.Config(NAMESPACE)
+    raw: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+    for section in SECTIONS:
+        value = config.get(section)
+        if value is None:
+            continue
+        try:
+            raw[section] = json.loads(value)
+        except json.JSONDecodeError:
+            problems.append((f"{NAMESPACE}:{section}", "must be a mapping (structured config), not a string"))
+    if problems:
+        raise ConfigError(problems)
+    for key in sorted(_namespace_keys() - set(SECTIONS) - _config_ref_targets(raw)):
+        raw[key] = None  # reported as an unknown key by parse_stack_config
+    return parse_stack_config(raw)

@@ -1,0 +1,134 @@
+"""``pg-dr:drill``: the opt-in restore drill (see README, ``pg-dr:drill``)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import (
+    Field,
+    model_validator,
+)
+
+from components.borgmatic.config import BackupConfig, DatabaseConfig, Label
+from components.config.base import (
+    Hostname,
+    Model,
+    PgIdent,
+    Port,
+    _NestedProblems,
+)
+from components.secrets.refs import SecretRef
+
+# ----------------------------------------------------------------------------------------------- drill
+_TABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+DRILL_FORMATS = ("custom", "tar", "directory")
+# Never a drill's scratch database: PostgreSQL's own and CNPG's.
+SYSTEM_DATABASES = frozenset({"postgres", "template0", "template1"})
+
+
+class DrillTargetConfig(Model):
+    """The server the drill restores into, and a role there with CREATEDB (restores with --no-owner --no-acl)."""
+
+    hostname: Hostname = "localhost"
+    port: Port = 5432
+    username: PgIdent
+    password: SecretRef | None = None  # None: the role's line is already in the backup host's pgpass file
+    maintenance_database: PgIdent = "postgres"  # where CREATE/DROP DATABASE run
+
+
+class DrillConfig(Model):
+    """``pg-dr:drill``: the opt-in restore drill (RestoreDrill). Change ``runId`` to run it again."""
+
+    enabled: bool = False
+    run_id: str = Field(default="1", min_length=1)
+    database: PgIdent | None = None  # a name in pg-dr:backup.databases
+    source_hostname: Hostname | None = None  # pick the dump when several entries share the name
+    source_port: Port | None = None
+    repository: Label | None = None  # repository label; default: the first repository
+    target: DrillTargetConfig | None = None
+    scratch_database: PgIdent | None = None  # default: <database>_pgdr_drill
+    expected_counts: dict[str, Annotated[int, Field(ge=0)]] | None = None  # table or schema.table -> rows
+    compare_to_source: bool = False  # also/instead: every table's count must equal the source's count now
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> DrillConfig:
+        problems: list[tuple[str, str]] = []
+        if self.enabled:
+            if self.database is None:
+                problems.append(("database", "required when the drill is enabled"))
+            if self.target is None:
+                problems.append(("target", "required when the drill is enabled (hostname, port, username)"))
+            if not self.expected_counts and not self.compare_to_source:
+                problems.append(("expectedCounts", "set expectedCounts and/or compareToSource: true"))
+        for table in self.expected_counts or {}:
+            if not _TABLE.match(table):
+                problems.append((f"expectedCounts.{table}", "is not a table name (table or schema.table)"))
+        scratch = self.scratch_name
+        if scratch is not None:
+            if scratch == self.database:
+                problems.append(("scratchDatabase", f"must differ from the source database {self.database!r}"))
+            if scratch in SYSTEM_DATABASES or (self.target and scratch == self.target.maintenance_database):
+                problems.append(("scratchDatabase", f"{scratch!r} is a system or maintenance database"))
+        if problems:
+            raise _NestedProblems(problems)
+        return self
+
+    @property
+    def scratch_name(self) -> str | None:
+        if self.scratch_database is not None:
+            return self.scratch_database
+        return f"{self.database}_pgdr_drill"[:63] if self.database else None
+
+    @property
+    def expected_tables(self) -> dict[str, int]:
+        """``expectedCounts`` keyed ``schema.table`` (bare names are in ``public``)."""
+        return {(t if "." in t else f"public.{t}"): n for t, n in (self.expected_counts or {}).items()}
+
+    def source(self, backup: BackupConfig) -> list[DatabaseConfig]:
+        """The backup.databases entries this drill's settings match (exactly one when valid)."""
+        return [
+            db
+            for db in backup.databases
+            if db.name == self.database
+            and self.source_hostname in (None, db.hostname)
+            and self.source_port in (None, db.port)
+        ]
+
+    def cross_check(self, backup: BackupConfig | None) -> list[tuple[str, str]]:
+        """Problems only visible with pg-dr:backup: the dump exists, is restorable, and is never overwritten."""
+        if not self.enabled:
+            return []
+        if backup is None:
+            return [("drill.enabled", "the drill restores borgmatic's archives: configure pg-dr:backup")]
+        problems: list[tuple[str, str]] = []
+        matches = self.source(backup)
+        if not matches:
+            problems.append(("drill.database", f"no pg-dr:backup.databases entry matches {self._wanted()}"))
+        elif len(matches) > 1:
+            found = ", ".join(db.key for db in matches)
+            problems.append(("drill.sourceHostname", f"{self._wanted()} is ambiguous ({found}): set sourceHostname"))
+        elif matches[0].format not in DRILL_FORMATS:
+            problems.append(("drill.database", f"the drill restores {'/'.join(DRILL_FORMATS)} dumps, not plain"))
+        labels = [r.label for r in backup.repositories]
+        if self.repository is not None and self.repository not in labels:
+            problems.append(("drill.repository", f"no repository labelled {self.repository!r} ({', '.join(labels)})"))
+        if self.target is not None:
+            t = self.target
+            for i, db in enumerate(backup.databases):
+                if (db.hostname, db.port, db.name) == (t.hostname, t.port, self.scratch_name):
+                    problems.append(
+                        ("drill.scratchDatabase", f"{db.key} is backed up (backup.databases[{i}]): never a scratch")
+                    )
+                if (db.hostname, db.port, db.username) == (t.hostname, t.port, t.username) and t.password not in (
+                    None,
+                    db.password,
+                ):
+                    problems.append(
+                        ("drill.target.password", f"differs from backup.databases[{i}] for {t.username}@{db.hostname}")
+                    )
+        return problems
+
+    def _wanted(self) -> str:
+        where = f"{self.source_hostname or '*'}:{self.source_port or '*'}"
+        return f"{where}/{self.database}"

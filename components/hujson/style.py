@@ -1,0 +1,198 @@
+"""The canonical HuJSON layout the Tailscale API stores, for generated text and for checking a base file.
+
+Tailscale stores the policy it is sent but formats it (``hujson.Format``, the ``go fmt`` of HuJSON): tab
+indentation, one entry per line in a multi-line object or array, a trailing comma after its last entry,
+none in a one-line object or array (written ``[a, b]``, ``{"k": v}``), object values of consecutive
+one-line members aligned to one column, at most one blank line, no trailing blanks, LF line endings
+and one final newline. A policy sent in another layout comes back reformatted, so every preview shows
+the whole file as changed. :func:`dumps` writes values in that layout; :func:`layout_problems` lists
+where a text departs from it (offline; string escapes and comment reflowing are not checked).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from components.hujson.document import Document, Node
+
+LINE_LIMIT = 80  # hujson.Format expands an object or array whose one-line form is longer than this
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {_inline(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_inline(v) for v in value) + "]"
+    return json.dumps(value)
+
+
+def dumps(value: Any, depth: int = 0, expand: bool = True) -> str:
+    """``value`` in canonical layout, as if its first line were indented ``depth`` tabs.
+
+    ``expand`` writes the outer object or array one entry per line; nested ones stay on one line
+    while they fit, like ``hujson.Format`` keeps them.
+    """
+    if not isinstance(value, (dict, list)) or not value:
+        return _inline(value)
+    one_line = _inline(value)
+    if not expand and len(one_line) + 2 <= LINE_LIMIT:
+        return one_line
+    pad = "\t" * (depth + 1)
+    if isinstance(value, list):
+        body = "".join(f"{pad}{dumps(v, depth + 1, expand=False)},\n" for v in value)
+        return "[\n" + body + "\t" * depth + "]"
+    rendered = [(json.dumps(k), dumps(v, depth + 1, expand=False)) for k, v in value.items()]
+    lines, run = [], []
+
+    def flush() -> None:
+        width = max((len(k) for k, _ in run), default=0)
+        lines.extend(f"{pad}{k}:{' ' * (width - len(k) + 1)}{v},\n" for k, v in run)
+        run.clear()
+
+    for key, text in rendered:
+        if "\n" in text:  # a multi-line value ends an alignment run and is not aligned itself
+            flush()
+            lines.append(f"{pad}{key}: {text},\n")
+        else:
+            run.append((key, text))
+    flush()
+    return "{\n" + "".join(lines) + "\t" * depth + "}"
+
+
+def comment_lines(lines: list[str], depth: int) -> str:
+    return "".join(f"{chr(9) * depth}// {line}\n" if line else f"{chr(9) * depth}//\n" for line in lines)
+
+
+# ------------------------------------------------------------------------------------------- checking
+def layout_problems(doc: Document, limit: int = 20) -> list[str]:
+    """Where ``doc`` departs from the canonical layout, as ``line N: problem`` (at most ``limit``)."""
+    text, problems = doc.text, []
+
+    def add(offset: int, message: str) -> None:
+        problems.append(f"line {doc.line_col(offset)[0]}: {message}")
+
+    if "\r" in text:
+        add(text.index("\r"), "CRLF line ending (the API stores LF)")
+    for match in re.finditer(r"[ \t]+(?=\n|$)", text):
+        add(match.start(), "trailing whitespace")
+    for match in re.finditer(r"\n[ \t]*\n[ \t]*\n", text):
+        add(match.start() + 1, "more than one blank line")
+    if not text.endswith("\n") or text.endswith("\n\n"):
+        add(len(text.rstrip("\n")), "the file must end with exactly one newline")
+    if text[: doc.root.start].strip() == "" and doc.root.start:
+        add(0, "blank space before the top-level value")
+    _check_comments(doc, 0, 0, doc.root.start, add)
+    _check(doc, doc.root, 0, add)
+    return problems[:limit]
+
+
+def _gap_has_comment(gap: str) -> bool:
+    return "//" in gap or "/*" in gap
+
+
+def _check_comments(doc: Document, depth: int, start: int, end: int, add: Any) -> None:
+    """Comment lines (comments first on their line) between ``start`` and ``end`` must be at ``depth`` tabs."""
+    for match in re.finditer(r"(?m)^([ \t]*)(//|/\*)", doc.text[start:end]):
+        at = start + match.start()
+        if (at == 0 or doc.text[at - 1] == "\n") and match.group(1) != "\t" * depth:
+            add(start + match.start(2), f"comment not indented with {depth} tab(s)")
+
+
+def _after(node: Node) -> int:
+    """Offset just after an entry and its comma."""
+    return node.comma + 1 if node.comma is not None else node.end
+
+
+def _entry_starts(node: Node) -> list[int]:
+    return [key[1] for key in node.keys] if node.kind == "object" else [item.start for item in node.items]
+
+
+def _gaps(doc: Document, node: Node) -> tuple[list[str], str]:
+    """Text before each entry (after the previous comma) and before the closing bracket."""
+    starts, ends = _entry_starts(node), [node.start + 1] + [_after(item) for item in node.items]
+    return [doc.text[ends[i] : starts[i]] for i in range(len(starts))], doc.text[ends[-1] : node.close]
+
+
+def _check(doc: Document, node: Node, depth: int, add: Any) -> None:
+    if node.kind not in ("object", "array"):
+        return
+    text = doc.text
+    gaps, tail = _gaps(doc, node)
+    if not node.items:
+        if tail and not _gap_has_comment(tail):
+            add(node.start, "empty object or array must be written {} or []")
+        return
+    expanded = any("\n" in gap for gap in [*gaps, tail])  # hujson.Format's rule for one entry per line
+    starts = _entry_starts(node)
+    for i, item in enumerate(node.items):
+        gap = gaps[i]
+        if expanded:
+            own = gap.rfind("\n")
+            if own < 0:
+                add(starts[i], "in a multi-line object or array every entry starts its own line")
+            elif gap[own + 1 :] != "\t" * (depth + 1):
+                add(starts[i], f"entry not indented with {depth + 1} tab(s)")
+            _check_comments(doc, depth + 1, starts[i] - len(gap), starts[i], add)
+            if item.comma is None:
+                add(item.end, "missing trailing comma after the last entry of a multi-line object or array")
+        elif gap != ("" if i == 0 else " ") and not _gap_has_comment(gap):
+            add(starts[i], "one-line entries are separated by ', ' with no space inside brackets")
+        before_comma = text[item.end : item.comma] if item.comma is not None else ""
+        if before_comma and not _gap_has_comment(before_comma):
+            add(item.end, "space before comma")
+        if node.kind == "object":
+            _check_member(doc, node, i, expanded, gaps, add)
+        _check(doc, item, depth + 1, add)
+    if expanded:
+        own = tail.rfind("\n")
+        if own < 0 or tail[own + 1 :] != "\t" * depth:
+            add(node.close, f"closing bracket not on its own line indented with {depth} tab(s)")
+        _check_comments(doc, depth + 1, node.close - len(tail), node.close, add)
+        return
+    if node.items[-1].comma is not None:
+        add(node.items[-1].comma, "no trailing comma in a one-line object or array")
+    if tail and not _gap_has_comment(tail):
+        add(node.close - len(tail), "no space before a closing bracket")
+    if node.end - node.start + 2 > LINE_LIMIT:
+        add(node.start, f"one-line object or array longer than {LINE_LIMIT - 2} characters (the API expands it)")
+
+
+def _check_member(doc: Document, node: Node, i: int, expanded: bool, gaps: list[str], add: Any) -> None:
+    text = doc.text
+    _, _, key_end = node.keys[i]
+    colon = text.index(":", key_end)
+    if text[key_end:colon] and not _gap_has_comment(text[key_end:colon]):
+        add(key_end, "no space between a member name and its ':'")
+    gap = text[colon + 1 : node.items[i].start]
+    want = _aligned_gap(doc, node, i, gaps) if expanded else " "
+    if not _gap_has_comment(gap) and "\n" not in gap and gap != want:
+        what = "aligned with the other one-line members of its block" if want != " " else "one space after ':'"
+        add(colon + 1, f"value not {what} (expected {len(want)} space(s))")
+
+
+def _single_line(doc: Document, node: Node, i: int) -> bool:
+    return "\n" not in doc.text[node.keys[i][1] : node.items[i].end]
+
+
+def _aligned_gap(doc: Document, node: Node, i: int, gaps: list[str]) -> str:
+    """The spaces after ``:`` that align member ``i`` with its run of consecutive one-line members.
+
+    A run ends at a member with a multi-line value (not aligned itself) and before a member preceded
+    by a blank line or a comment line.
+    """
+    if not _single_line(doc, node, i):
+        return " "
+
+    def starts_run(j: int) -> bool:
+        return j == 0 or gaps[j].count("\n") > 1
+
+    first = i
+    while not starts_run(first) and _single_line(doc, node, first - 1):
+        first -= 1
+    last = i
+    while last + 1 < len(node.items) and _single_line(doc, node, last + 1) and not starts_run(last + 1):
+        last += 1
+    width = max(node.keys[j][2] - node.keys[j][1] for j in range(first, last + 1))
+    return " " * (width - (node.keys[i][2] - node.keys[i][1]) + 1)

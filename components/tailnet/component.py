@@ -1,0 +1,101 @@
+"""TailnetPolicy: the tailnet policy file with the grants the backups need, proven before Tailscale sees it.
+
+The base policy (``pg-dr:tailnet.policyFile``, human-edited HuJSON) gets one grant and one policy test
+per backup database tag and port (:mod:`components.tailnet.plan`). Everything is validated while the
+component is constructed, before any resource registers: a broken policy stops the program with
+:class:`~components.tailnet.plan.TailnetPolicyError` listing every problem.
+
+With ``manage: true`` the merged text becomes a ``tailscale.Acl`` (which owns the whole policy
+document); with ``manage: false`` nothing is sent, but the policy is still merged, validated and
+published (``renderFiles`` -> ``tailnet/policy.hujson``). ``dependency`` is what must exist before
+anything that needs the tailnet grant (the borgmatic verification): the Acl, or the component itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_tailscale as tailscale
+
+from components.borgmatic.config import DatabaseConfig
+from components.project import project_directory
+from components.tailnet.config import TailnetConfig
+from components.tailnet.plan import MERGED_NAME, MergedPolicy, TailnetPolicyError, merge_policy
+
+
+def read_policy_file(policy_file: str, project_dir: Path) -> tuple[str, str]:
+    """The base policy text and the name to report it by (relative to the project when inside it)."""
+    path = Path(policy_file)
+    path = path if path.is_absolute() else project_dir / path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TailnetPolicyError(
+            [f"pg-dr:tailnet.policyFile: {policy_file!r} does not exist (looked for {path}, relative to {project_dir})"]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TailnetPolicyError([f"pg-dr:tailnet.policyFile: cannot read {path}: {exc}"]) from None
+    try:
+        name = str(path.resolve().relative_to(project_dir.resolve()))
+    except ValueError:
+        name = str(path)
+    return text, name
+
+
+@dataclass
+class TailnetPolicyArgs:
+    """``tailnet``: the ``pg-dr:tailnet`` section; ``databases``: the backup targets (``pg-dr:backup.databases``)."""
+
+    tailnet: TailnetConfig
+    databases: Sequence[DatabaseConfig] = field(default_factory=list)
+    project_dir: Path | None = None
+
+
+class TailnetPolicy(pulumi.ComponentResource):
+    """The merged tailnet policy, and the ``tailscale.Acl`` that applies it when managed."""
+
+    merged: MergedPolicy
+    acl: tailscale.Acl | None
+    dependency: pulumi.Resource
+
+    def __init__(self, name: str, args: TailnetPolicyArgs, opts: pulumi.ResourceOptions | None = None):
+        # Prove the policy before registering anything: a broken policy must not reach the engine.
+        project_dir = args.project_dir or project_directory()
+        base_text, source = read_policy_file(args.tailnet.policy_file, project_dir)
+        self.merged = merge_policy(base_text, source, args.tailnet.backup_source, args.databases)
+        super().__init__("pg-dr:index:TailnetPolicy", name, None, opts)
+
+        for warning in self.merged.warnings:
+            pulumi.log.warn(warning, resource=self)
+        self.acl = None
+        if args.tailnet.manage:
+            self.acl = tailscale.Acl(
+                "tailnet-policy",
+                acl=self.merged.text,
+                overwrite_existing_content=args.tailnet.overwrite_existing,
+                # Never reset the tailnet to the default policy: destroying this stack must not cut access.
+                reset_acl_on_destroy=False,
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            )
+        self.dependency = self.acl or self
+        self.summary = self._summary(args.tailnet, source)
+        self.register_outputs({**self.summary, "renderFiles": {MERGED_NAME: self.merged.text}})
+
+    def _summary(self, cfg: TailnetConfig, source: str) -> dict[str, Any]:
+        results = self.merged.results
+        return {
+            "managed": cfg.manage,
+            "policyFile": source,
+            "backupSource": cfg.backup_source,
+            "generatedGrants": self.merged.added_grants,
+            "generatedTests": self.merged.added_tests,
+            "testsPassed": sum(r.status == "passed" for r in results),
+            "testsUndecided": [str(r) for r in self.merged.undecided],
+        }
+
+
+__all__ = ["TailnetPolicy", "TailnetPolicyArgs", "TailnetPolicyError", "read_policy_file"]

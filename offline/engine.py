@@ -1,0 +1,381 @@
+"""The offline engine: run ``__main__.py`` under the Pulumi SDK's mocks, exactly as the CLI runs it.
+
+The Pulumi CLI's Python executor sets the stack config (``set_all_config`` with fully qualified keys),
+configures the runtime and runs ``runpy.run_path(<program dir>, run_name="__main__")`` inside
+``run_in_stack``. This module does the same with a recording mock monitor instead of the engine, so no
+CLI, network or credentials are needed. The stack file is loaded the way the CLI loads it (project
+namespace for bare keys, provider keys kept, structured values as JSON, ``secure:`` values secret).
+
+Unit tests use the same harness (:func:`render_stack`, :func:`render_config`, :func:`run_under_mocks`),
+so what users see offline is what the tests prove.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import runpy
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi.runtime
+import yaml
+from google.protobuf import empty_pb2, json_format
+from pulumi.runtime.mocks import MockCallArgs, MockEngine, MockMonitor, MockResourceArgs, Mocks, MockSettings
+from pulumi.runtime.settings import ROOT, configure
+from pulumi.runtime.stack import run_in_stack
+
+from components.project import PROJECT_DIR
+from components.secrets.resolver import UNDECRYPTABLE, ClientFactory, ResolutionMode, set_resolution_mode
+
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+SPECIAL_SIG_KEY = "4dabf18193072939515e22adb298388d"
+RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+REDACTED = "[secret]"
+
+
+class RenderError(Exception):
+    """The stack could not be rendered (bad stack file, or the program failed)."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value the program marked secret (``Output.secret``)."""
+
+    value: Any
+
+    def __repr__(self) -> str:
+        return "Secret([redacted])"
+
+
+@dataclass
+class RegisteredResource:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    inputs: dict[str, Any]
+    protect: bool
+    retain_on_delete: bool
+    options: dict[str, Any]
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def redacted_inputs(self) -> dict[str, Any]:
+        return redact(self.inputs)
+
+
+@dataclass
+class Render:
+    stack: str
+    project: str
+    resources: list[RegisteredResource]
+    stack_outputs: dict[str, Any]
+    warnings: list[str]
+    seconds: float
+    placeholders: bool
+    resolved_secrets: set[str] = field(default_factory=set, repr=False)
+
+    def render_files(self) -> dict[str, str]:
+        """Files components publish for review (``renderFiles`` outputs), by relative path."""
+        files: dict[str, str] = {}
+        for r in self.resources:
+            for path, text in (r.outputs.get("renderFiles") or {}).items():
+                if isinstance(text, Secret):
+                    raise RenderError(f"{r.type} {r.name} published {path} as a secret; render files must be redacted")
+                files[path] = text
+        return files
+
+
+# ------------------------------------------------------------------------------------------- values
+def _decode(value: Any) -> Any:
+    """Turn a deserialized protobuf Struct into plain values, keeping secrets as :class:`Secret`."""
+    if isinstance(value, dict):
+        sig = value.get(SPECIAL_SIG_KEY)
+        if sig == SECRET_SIG:
+            return Secret(_decode(value.get("value")))
+        if sig == RESOURCE_SIG:
+            return {"$resource": value.get("urn")}
+        return {k: _decode(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if value == UNKNOWN:
+        return "[unknown]"
+    return value
+
+
+def redact(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return REDACTED
+    if isinstance(value, dict):
+        return {k: redact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def reveal(value: Any) -> Any:
+    """The value with secret markers removed (for tests that inspect what a provider would receive)."""
+    if isinstance(value, Secret):
+        return reveal(value.value)
+    if isinstance(value, dict):
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
+def iter_secrets(value: Any) -> Iterator[Secret]:
+    if isinstance(value, Secret):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from iter_secrets(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from iter_secrets(v)
+
+
+def iter_plain_strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every string not inside a secret marker, with its path."""
+    if isinstance(value, Secret):
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from iter_plain_strings(v, f"{path}.{k}" if path else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from iter_plain_strings(v, f"{path}[{i}]")
+    elif isinstance(value, str):
+        yield path, value
+
+
+# ------------------------------------------------------------------------------------------- mocks
+class _ProviderMocks(Mocks):
+    """Providers echo their inputs as outputs, like a successful create with no computed fields."""
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str, dict]:
+        state = dict(args.inputs)
+        if args.typ == "command:remote:Command":
+            state.setdefault("stdout", "")
+            state.setdefault("stderr", "")
+        return f"{args.name}-id", state
+
+    def call(self, args: MockCallArgs) -> tuple[dict, None]:
+        return {}, None
+
+
+class _RecordingMonitor(MockMonitor):
+    def __init__(self, mocks: Mocks):
+        super().__init__(mocks)
+        self.recorded: list[RegisteredResource] = []
+        self.outputs: dict[str, dict[str, Any]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.recorded.append(
+                RegisteredResource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent or None,
+                    custom=bool(request.custom),
+                    dependencies=list(request.dependencies),
+                    property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+                    inputs=_decode(json_format.MessageToDict(request.object)),
+                    protect=bool(request.protect) if request.HasField("protect") else False,
+                    retain_on_delete=bool(request.retainOnDelete) if request.HasField("retainOnDelete") else False,
+                    options={
+                        "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+                        "ignoreChanges": list(request.ignoreChanges),
+                        "replaceOnChanges": list(request.replaceOnChanges),
+                        "additionalSecretOutputs": list(request.additionalSecretOutputs),
+                        "aliases": [json_format.MessageToDict(a) for a in request.aliases],
+                        "provider": request.provider or None,
+                    },
+                )
+            )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        self.outputs[request.urn] = _decode(json_format.MessageToDict(request.outputs))
+        return empty_pb2.Empty()
+
+
+class _CollectingHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            self.messages.append(record.getMessage())
+
+
+# ------------------------------------------------------------------------------------- stack files
+def _config_value(value: Any) -> tuple[str, bool]:
+    """A stack-file config value as the CLI passes it to the program: a string, and whether it is secret."""
+    if isinstance(value, Mapping) and set(value) == {"secure"}:
+        return UNDECRYPTABLE, True
+    secret = _has_secure(value)
+    if isinstance(value, bool):
+        return ("true" if value else "false"), False
+    if isinstance(value, (Mapping, list)):
+        return json.dumps(_strip_secure(value), separators=(",", ":")), secret
+    return ("" if value is None else str(value)), False
+
+
+def _has_secure(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return set(value) == {"secure"} or any(_has_secure(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_secure(v) for v in value)
+    return False
+
+
+def _strip_secure(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        if set(value) == {"secure"}:
+            return UNDECRYPTABLE
+        return {k: _strip_secure(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_strip_secure(v) for v in value]
+    return value
+
+
+def load_project(project_dir: Path) -> tuple[str, dict[str, Any]]:
+    """The project name and its project-level config defaults from ``Pulumi.yaml``."""
+    path = project_dir / "Pulumi.yaml"
+    try:
+        project = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise RenderError(f"cannot read {path}: {exc}") from None
+    defaults: dict[str, Any] = {}
+    for key, decl in (project.get("config") or {}).items():
+        if isinstance(decl, Mapping) and ("default" in decl or "value" in decl):
+            defaults[key] = decl.get("value", decl.get("default"))
+        elif not isinstance(decl, Mapping):
+            defaults[key] = decl
+    return str(project["name"]), defaults
+
+
+def qualify_config(project: str, raw: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Fully qualified config keys and values as the CLI hands them to the program, plus the secret keys."""
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in raw.items():
+        full = key if ":" in key else f"{project}:{key}"
+        config[full], secret = _config_value(value)
+        if secret:
+            secret_keys.append(full)
+    return config, secret_keys
+
+
+def load_stack_file(project_dir: Path, stack: str) -> dict[str, Any]:
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise RenderError(f"no stack file {path.name} in {project_dir}") from None
+    except yaml.YAMLError as exc:
+        raise RenderError(f"{path.name} is not valid YAML: {exc}") from None
+    config = doc.get("config") or {}
+    if not isinstance(config, Mapping):
+        raise RenderError(f"{path.name}: config must be a mapping")
+    return dict(config)
+
+
+# ----------------------------------------------------------------------------------------- running
+def render_config(
+    config: Mapping[str, Any],
+    *,
+    stack: str = "test",
+    project_dir: Path | None = None,
+    resolve_secrets: bool = False,
+    onepassword_client: ClientFactory | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Render:
+    """Run the program under mocks with an in-memory stack config (the ``config:`` mapping of a stack file)."""
+    project_dir = (project_dir or PROJECT_DIR).resolve()
+    project, defaults = load_project(project_dir)
+    full_config, secret_keys = qualify_config(project, {**defaults, **config})
+    resolved: set[str] = set()
+    mode = ResolutionMode(
+        placeholders=not resolve_secrets,
+        client_factory=onepassword_client,
+        environ=environ,
+        on_resolved=resolved.update,
+    )
+    program = lambda: runpy.run_path(str(project_dir), run_name="__main__")  # noqa: E731 - as the CLI runs it
+    render = run_under_mocks(program, project_dir, project, stack, full_config, secret_keys, mode)
+    render.resolved_secrets = resolved
+    return render
+
+
+def render_stack(stack: str, *, project_dir: Path | None = None, **kwargs: Any) -> Render:
+    """Render ``Pulumi.<stack>.yaml`` of the project."""
+    project_dir = (project_dir or PROJECT_DIR).resolve()
+    return render_config(load_stack_file(project_dir, stack), stack=stack, project_dir=project_dir, **kwargs)
+
+
+def run_under_mocks(
+    program: Callable[[], object],
+    project_dir: Path,
+    project: str,
+    stack: str,
+    config: dict[str, str],
+    secret_keys: list[str],
+    mode: ResolutionMode,
+) -> Render:
+    started = time.perf_counter()
+    monitor = _RecordingMonitor(_ProviderMocks())
+    handler = _CollectingHandler()
+    logger = logging.getLogger(f"pg-dr.render.{stack}")
+    logger.addHandler(handler)
+    logger.propagate = False
+    configure(
+        MockSettings(
+            monitor=monitor,
+            monitor_features=set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures),
+            engine=MockEngine(logger),
+            project=project,
+            stack=stack,
+            dry_run=False,
+            organization="organization",
+            root_directory=str(project_dir),
+            callbacks=None,
+        )
+    )
+    ROOT.set(None)
+    pulumi.runtime.set_all_config(config, secret_keys)
+    previous_mode = set_resolution_mode(mode)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(run_in_stack(program))
+    finally:
+        set_resolution_mode(previous_mode)
+        loop.close()
+        logger.removeHandler(handler)
+        pulumi.runtime.set_all_config({}, [])
+    stack_urn = f"urn:pulumi:{stack}::{project}::pulumi:pulumi:Stack::{project}-{stack}"
+    for resource in monitor.recorded:
+        resource.outputs = monitor.outputs.get(resource.urn, {})
+    return Render(
+        stack=stack,
+        project=project,
+        resources=monitor.recorded,
+        stack_outputs=monitor.outputs.get(stack_urn, {}),
+        warnings=handler.messages,
+        seconds=time.perf_counter() - started,
+        placeholders=mode.placeholders,
+    )

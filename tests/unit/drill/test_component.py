@@ -1,0 +1,166 @@
+"""RestoreDrill under the SDK's mocks and its config: opt-in, wiring, triggers, no secret in the open."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from components.config.base import ConfigError
+from components.config.stack import parse_stack_config
+from components.drill.plan import RESULT_PREFIX, parse_result
+from offline.engine import Secret, iter_plain_strings, reveal
+from tests.support.render import render_config
+from tests.support.stacks import stack
+
+COMMAND = "command:remote:Command"
+ENV = {
+    "PGDR_BORGMATIC_PASSWORD": "bm-pw:1",
+    "PGDR_SSH_KEY": "-----BEGIN OPENSSH PRIVATE KEY-----\nfake\n-----END OPENSSH PRIVATE KEY-----",
+    "PGDR_DRILL_PASSWORD": "drill:pw\\x",
+}
+DRILL = {
+    "enabled": True,
+    "runId": "2026-01-19",
+    "database": "miniflux",
+    "sourceHostname": "k8s-pg.tail8d86e.ts.net",
+    "target": {"hostname": "localhost", "port": 5432, "username": "eblume", "password": "env:PGDR_DRILL_PASSWORD"},
+    "expectedCounts": {"users": 2, "feeds": 2, "entries": 44},
+}
+
+
+def _stack(**drill) -> dict:
+    config = stack(secrets={"provider": "env"})
+    config["pg-dr:cluster"]["roles"][0]["password"] = "env:PGDR_BORGMATIC_PASSWORD"
+    for db in config["pg-dr:backup"]["databases"]:
+        db["password"] = "env:PGDR_BORGMATIC_PASSWORD"
+    config["pg-dr:backup"]["privateKey"] = "env:PGDR_SSH_KEY"
+    config["pg-dr:drill"] = {**copy.deepcopy(DRILL), **drill}
+    return config
+
+
+def _parse(config: dict):
+    return parse_stack_config({k.split(":", 1)[1]: v for k, v in config.items()})
+
+
+def test_disabled_by_default_registers_nothing() -> None:
+    config = _stack()
+    del config["pg-dr:drill"]
+    render = render_config(config, resolve_secrets=True, environ=ENV)
+    assert not render.of_type("pg-dr:index:RestoreDrill")
+    assert not [r for r in render.of_type(COMMAND) if r.name.startswith("drill")]
+
+
+def test_children_wiring_and_trigger() -> None:
+    render = render_config(_stack(), resolve_secrets=True, environ=ENV)
+    component = render.one("pg-dr:index:RestoreDrill")
+    borgmatic = render.one("pg-dr:index:BorgmaticHost")
+    run, pgpass = render.one(COMMAND, "drill-run"), render.one(COMMAND, "drill-pgpass")
+    assert run.parent == pgpass.parent == component.urn
+    # after the whole BorgmaticHost (Pulumi expands a component dependency to its children)
+    borgmatic_children = {r.urn for r in render.children(borgmatic)}
+    assert "urn:pulumi:test::pg-dr::pg-dr:index:BorgmaticHost$command:remote:Command::borgmatic-verify" in (
+        borgmatic_children
+    )
+    assert borgmatic_children <= set(run.dependencies)
+    assert borgmatic_children <= set(pgpass.dependencies)
+    assert pgpass.urn in run.dependencies
+    assert run.inputs["triggers"] == ["2026-01-19"]
+    assert reveal(run.inputs["connection"])["user"] == "erichblume"
+    assert reveal(run.inputs["connection"])["hostKey"].startswith("ssh-ed25519 ")
+    script = run.inputs["create"]
+    assert script.startswith("/bin/sh -c '")
+    for fragment in ("miniflux_pgdr_drill", "--no-owner", "--no-acl", "--exit-on-error", "WITH (FORCE)"):
+        assert fragment in script
+    assert "public.entries\t44" in script
+    assert "borgmatic/postgresql_databases/k8s-pg.tail8d86e.ts.net:5432/miniflux" in script
+    # the drill only ever targets the scratch database
+    assert '--dbname="$scratch"' in script and "--dbname=miniflux" not in script
+    # the target password travels only in the pgpass block (secret stdin, no logs)
+    assert isinstance(pgpass.inputs["stdin"], Secret)
+    assert "eblume:drill\\:pw\\\\x" in reveal(pgpass.inputs["stdin"])
+    assert pgpass.inputs["logging"] == "none"
+    assert "# BEGIN pg-dr drill" in pgpass.inputs["create"]
+    assert component.outputs["scratchDatabase"] == "miniflux_pgdr_drill"
+    assert component.outputs["renderFiles"]["hosts/indri.tail8d86e.ts.net/restore-drill.sh"]
+
+
+def test_no_secret_value_outside_secrets() -> None:
+    render = render_config(_stack(), resolve_secrets=True, environ=ENV)
+    secrets = render.secret_values()
+    assert {"drill:pw\\x", "bm-pw:1"} & {s for s in ENV.values()}
+    for resource in render.resources:
+        for where in (resource.inputs, resource.outputs):
+            for path, text in iter_plain_strings(where):
+                for value in ("drill:pw\\x", "drill\\:pw\\\\x", "bm-pw:1"):
+                    assert value not in text, f"{resource.name} {path}"
+    assert any("drill\\:pw\\\\x" in s for s in secrets)
+
+
+def test_without_password_no_pgpass_block_and_compare_to_source() -> None:
+    target = {"hostname": "localhost", "username": "eblume"}
+    render = render_config(
+        _stack(target=target, expectedCounts=None, compareToSource=True), resolve_secrets=True, environ=ENV
+    )
+    assert not [r for r in render.of_type(COMMAND) if r.name == "drill-pgpass"]
+    script = render.one(COMMAND, "drill-run").inputs["create"]
+    assert '>"$work/source"' in script and "-U borgmatic -d miniflux" in script
+
+
+def test_result_parsing() -> None:
+    line = RESULT_PREFIX + '{"archive": "a-1", "restoreSeconds": 1.5, "counts": {"public.users": 2}}'
+    assert parse_result(f"noise\n{line}\npg-dr drill: OK") == {
+        "archive": "a-1",
+        "restoreSeconds": 1.5,
+        "counts": {"public.users": 2},
+    }
+    assert parse_result(None) == {}
+
+
+@pytest.mark.parametrize(
+    ("drill", "problem"),
+    [
+        ({"database": None}, "pg-dr:drill.database: required when the drill is enabled"),
+        ({"target": None}, "pg-dr:drill.target: required"),
+        ({"expectedCounts": None}, "pg-dr:drill.expectedCounts: set expectedCounts and/or compareToSource"),
+        ({"scratchDatabase": "miniflux"}, "pg-dr:drill.scratchDatabase: must differ from the source database"),
+        ({"scratchDatabase": "postgres"}, "pg-dr:drill.scratchDatabase: 'postgres' is a system"),
+        ({"sourceHostname": None}, "pg-dr:drill.sourceHostname: *:*/miniflux is ambiguous"),
+        ({"database": "other"}, "pg-dr:drill.database: no pg-dr:backup.databases entry matches"),
+        ({"repository": "nope"}, "pg-dr:drill.repository: no repository labelled 'nope'"),
+        ({"expectedCounts": {"a b": 1}}, "pg-dr:drill.expectedCounts.a b: is not a table name"),
+        ({"expectedCounts": {"users": -1}}, "pg-dr:drill.expectedCounts.users: must be >= 0"),
+        ({"runId": ""}, "pg-dr:drill.runId"),
+    ],
+)
+def test_config_problems_name_the_key(drill: dict, problem: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        _parse(_stack(**drill))
+    assert problem in str(err.value)
+
+
+def test_scratch_may_never_be_a_backed_up_database_on_the_target() -> None:
+    config = _stack(
+        sourceHostname="localhost",
+        target={"hostname": "k8s-pg.tail8d86e.ts.net", "username": "eblume"},
+        scratchDatabase="app",
+    )
+    config["pg-dr:backup"]["databases"].append(
+        {
+            "name": "app",
+            "hostname": "k8s-pg.tail8d86e.ts.net",
+            "username": "borgmatic",
+            "password": "env:PGDR_BORGMATIC_PASSWORD",
+        }
+    )
+    with pytest.raises(ConfigError) as err:
+        _parse(config)
+    assert "pg-dr:drill.scratchDatabase: k8s-pg.tail8d86e.ts.net:5432/app is backed up" in str(err.value)
+
+
+def test_drill_without_backup_is_an_error() -> None:
+    config = _stack()
+    del config["pg-dr:backup"]
+    with pytest.raises(ConfigError) as err:
+        _parse(config)
+    assert "pg-dr:drill.enabled: the drill restores borgmatic's archives: configure pg-dr:backup" in str(err.value)

@@ -1,0 +1,45 @@
+"""What ``pg-dr render dev|prod`` writes is reviewed: the committed snapshot is the renders, byte for byte.
+
+The snapshot (``renders/<stack>/``) was taken before the architecture move and proves the move changed
+nothing that reaches the engine or a host. A change that means to alter a render regenerates the
+snapshot (``make snapshot``) so the difference is part of the commit under review.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from offline.cli import main
+from offline.promotion import compare, format_diff
+
+SNAPSHOT = Path(__file__).resolve().parent / "renders"
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_render_is_byte_identical_to_the_snapshot(stack: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / stack
+    assert main(["render", stack, "--out", str(out)]) == 0
+    if os.environ.get("PG_DR_UPDATE_SNAPSHOT") == "1":
+        target = SNAPSHOT / stack
+        for old in target.rglob("*"):
+            if old.is_file():
+                old.unlink()
+        for rel, data in _tree(out).items():
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            (target / rel).write_bytes(data)
+    expected, actual = _tree(SNAPSHOT / stack), _tree(out)
+    assert sorted(actual) == sorted(expected), "files added or removed: run `make snapshot` and review the diff"
+    changed = [rel for rel in expected if not filecmp.cmp(SNAPSHOT / stack / rel, out / rel, shallow=False)]
+    assert changed == [], f"renders differ from the snapshot: {changed}"
+    # and the promotion diff of the two graphs shows nothing
+    diff = compare(json.loads(expected["graph.json"]), json.loads(actual["graph.json"]))
+    assert not diff.differs, format_diff(diff)
