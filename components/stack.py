@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
+
 from components.borgmatic.component import BorgmaticHost, BorgmaticHostArgs
 from components.cnpg.component import CnpgRoles, CnpgRolesArgs
 from components.config.stack import StackConfig
@@ -36,14 +38,11 @@ def build_stack(cfg: StackConfig, secrets: ResolvedSecrets) -> dict[str, Any]:
 
     if cfg.backup is not None:
         # The verification backs up every database: after the tailnet grant, the role Secrets and Cluster.
-        verify_after = []
+        verify_after: list[pulumi.Resource] = []
         if any(db.tailnet_tag for db in cfg.backup.databases):
             verify_after.append(tailnet.dependency)
         if roles is not None:
-            for username in sorted({db.username for db in cfg.backup.databases if db.cluster}):
-                verify_after += [r for r in (roles.role_secrets.get(username), roles.database_roles.get(username)) if r]
-            if roles.cluster is not None and any(db.cluster for db in cfg.backup.databases):
-                verify_after.append(roles.cluster)
+            verify_after += roles.serving(db.username for db in cfg.backup.databases if db.cluster)
         backup = BorgmaticHost(
             "borgmatic", BorgmaticHostArgs(backup=cfg.backup, secrets=secrets, verify_after=verify_after)
         )
@@ -52,7 +51,14 @@ def build_stack(cfg: StackConfig, secrets: ResolvedSecrets) -> dict[str, Any]:
         if cfg.drill.enabled:
             # After the whole BorgmaticHost: the drill restores the archive its verification just made.
             drill = RestoreDrill(
-                "drill", RestoreDrillArgs(drill=cfg.drill, backup=cfg.backup, secrets=secrets, run_after=[backup])
+                "drill",
+                RestoreDrillArgs(
+                    drill=cfg.drill,
+                    backup=cfg.backup,
+                    secrets=secrets,
+                    connection=backup.connection,
+                    run_after=[backup],
+                ),
             )
             outputs["drill"] = drill.summary
 

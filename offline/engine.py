@@ -29,6 +29,7 @@ from pulumi.runtime.mocks import MockCallArgs, MockEngine, MockMonitor, MockReso
 from pulumi.runtime.settings import ROOT, configure
 from pulumi.runtime.stack import run_in_stack
 
+from components.outputs import RENDER_FILES
 from components.project import PROJECT_DIR
 from components.secrets.resolver import UNDECRYPTABLE, ClientFactory, ResolutionMode, set_resolution_mode
 
@@ -87,7 +88,7 @@ class Render:
         """Files components publish for review (``renderFiles`` outputs), by relative path."""
         files: dict[str, str] = {}
         for r in self.resources:
-            for path, text in (r.outputs.get("renderFiles") or {}).items():
+            for path, text in (r.outputs.get(RENDER_FILES) or {}).items():
                 if isinstance(text, Secret):
                     raise RenderError(f"{r.type} {r.name} published {path} as a secret; render files must be redacted")
                 files[path] = text

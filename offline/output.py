@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from components.outputs import RENDER_FILES
 from offline.engine import Render, RenderError, redact, reveal
 
 
@@ -40,7 +41,7 @@ def graph(render: Render) -> dict[str, Any]:
                 "protect": r.protect,
                 "retainOnDelete": r.retain_on_delete,
                 "inputs": r.redacted_inputs(),
-                "outputs": redact({k: v for k, v in r.outputs.items() if k != "renderFiles"}),
+                "outputs": redact({k: v for k, v in r.outputs.items() if k != RENDER_FILES}),
             }
             # by URN, not registration order (async, varies run to run): same config, same bytes
             for r in sorted(render.resources, key=lambda r: r.urn)

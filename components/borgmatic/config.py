@@ -118,6 +118,16 @@ class DatabaseConfig(Model):
         """The directory borgmatic names this database's dump after: the label, else ``hostname:port``."""
         return self.label or f"{self.hostname}:{self.port}"
 
+    @property
+    def dump_path(self) -> str:
+        """Where borgmatic 2.1 keeps this database's dump inside an archive (below its runtime directory).
+
+        borgmatic dumps to ``<runtime dir>/./borgmatic/postgresql_databases/<label or hostname:port>/<name>``;
+        with Borg >= 1.4 the "/./" cuts the prefix, so the archive path is exactly this; older Borg keeps the
+        runtime directory in front of it (``tmp/borgmatic-XXXX/borgmatic/...``).
+        """
+        return f"borgmatic/postgresql_databases/{self.dump_identifier}/{self.name}"
+
 
 def _default_checks() -> list[CheckConfig]:
     return [CheckConfig(name="repository", frequency="2 weeks"), CheckConfig(name="archives", frequency="2 weeks")]

@@ -1,38 +1,36 @@
-"""What pg-dr delivers to the backup host, as text: pure functions of ``pg-dr:backup`` (no Pulumi, no I/O).
+"""What BorgmaticHost delivers, as text: pure functions of ``pg-dr:backup`` (no Pulumi, no I/O), and the plan.
+
+:func:`plan_backup` computes everything once into a frozen :class:`BackupPlan` that the component turns
+into resources.
 
 * ``borgmatic_config``: the borgmatic 2.x ``config.yaml`` (``local_path``, absolute ``pg_dump_command`` /
   ``pg_restore_command`` / ``psql_command``, no password: libpq reads ``~/.pgpass``);
 * ``pgpass_block``: the ``# BEGIN pg-dr`` ... ``# END pg-dr`` block of ``~/.pgpass`` (one line per host,
-  port and user, ``\\`` and ``:`` escaped as libpq requires) and ``merge_pgpass``, the reference for how
-  the remote script splices it into the user's file (their lines kept byte for byte);
+  port and user; :mod:`components.remote.pgpass` escapes and merges it);
 * ``schedule_files``: a launchd LaunchAgent plist or systemd user service + timer;
 * ``expected_dumps``: where borgmatic 2.1 stores each database's dump inside an archive.
 """
 
 from __future__ import annotations
 
-import hashlib
 import plistlib
 import posixpath
-import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import yaml
 
 from components.borgmatic.config import BackupConfig, DatabaseConfig
+from components.outputs import host_file
+from components.remote.pgpass import PgpassLine
+from components.remote.pgpass import pgpass_block as _block
+from components.remote.shell import BARE_PATH
 
 PGPASS_BEGIN = "# BEGIN pg-dr"
 PGPASS_END = "# END pg-dr"
 REDACTED = "[redacted]"
-# The PATH LaunchAgents and systemd user services start with, before pg-dr adds pgBinDir and borg's dir.
-SYSTEM_PATH = ("/usr/bin", "/bin", "/usr/sbin", "/sbin")
 HEADER = "# Managed by pg-dr (pg-dr:backup): edit the stack config, not this file.\n"
-
-
-def sha256(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 # ------------------------------------------------------------------------------------------ binaries
@@ -40,19 +38,26 @@ def pg_tool(cfg: BackupConfig, name: str) -> str:
     return posixpath.join(cfg.pg_bin_dir, name)
 
 
-def required_binaries(cfg: BackupConfig) -> list[tuple[str, str, str]]:
-    """``(name, absolute path, config key)`` of every executable the backup host must have."""
+@dataclass(frozen=True)
+class Binary:
+    name: str
+    path: str  # absolute, on the backup host
+    key: str  # the config key that sets it, for the preflight's message
+
+
+def required_binaries(cfg: BackupConfig) -> list[Binary]:
+    """Every executable the backup host must have."""
     tools = [
-        ("borg", cfg.borg_path, "pg-dr:backup.borgPath"),
-        ("borgmatic", cfg.borgmatic_path, "pg-dr:backup.borgmaticPath"),
-        ("pg_dump", pg_tool(cfg, "pg_dump"), "pg-dr:backup.pgBinDir"),
-        ("pg_restore", pg_tool(cfg, "pg_restore"), "pg-dr:backup.pgBinDir"),
-        ("psql", pg_tool(cfg, "psql"), "pg-dr:backup.pgBinDir"),
+        Binary("borg", cfg.borg_path, "pg-dr:backup.borgPath"),
+        Binary("borgmatic", cfg.borgmatic_path, "pg-dr:backup.borgmaticPath"),
+        Binary("pg_dump", pg_tool(cfg, "pg_dump"), "pg-dr:backup.pgBinDir"),
+        Binary("pg_restore", pg_tool(cfg, "pg_restore"), "pg-dr:backup.pgBinDir"),
+        Binary("psql", pg_tool(cfg, "psql"), "pg-dr:backup.pgBinDir"),
     ]
     if cfg.schedule.kind == "launchd":
-        tools.append(("launchctl", cfg.schedule.launchctl_path, "pg-dr:backup.schedule.launchctlPath"))
+        tools.append(Binary("launchctl", cfg.schedule.launchctl_path, "pg-dr:backup.schedule.launchctlPath"))
     elif cfg.schedule.kind == "systemd":
-        tools.append(("systemctl", cfg.schedule.systemctl_path, "pg-dr:backup.schedule.systemctlPath"))
+        tools.append(Binary("systemctl", cfg.schedule.systemctl_path, "pg-dr:backup.schedule.systemctlPath"))
     return tools
 
 
@@ -64,7 +69,7 @@ def pgpass_env(cfg: BackupConfig) -> dict[str, str]:
 
 def run_path(cfg: BackupConfig) -> str:
     """The PATH a scheduled run gets: pgBinDir and borg's directory first (the LaunchAgent PATH lesson)."""
-    dirs = [cfg.pg_bin_dir, posixpath.dirname(cfg.borg_path), posixpath.dirname(cfg.borgmatic_path), *SYSTEM_PATH]
+    dirs = [cfg.pg_bin_dir, posixpath.dirname(cfg.borg_path), posixpath.dirname(cfg.borgmatic_path), *BARE_PATH]
     return ":".join(dict.fromkeys(dirs))
 
 
@@ -106,11 +111,11 @@ def borgmatic_config(cfg: BackupConfig) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- pgpass
+PGPASS_COMMENT = "# managed by pg-dr (pg-dr:backup.databases); lines outside this block are yours"
+
+
 @dataclass(frozen=True)
-class PgpassEntry:
-    hostname: str
-    port: int
-    username: str
+class PgpassEntry(PgpassLine):
     database: DatabaseConfig  # the first entry with these credentials (its ``password`` is the reference)
 
 
@@ -123,48 +128,14 @@ def pgpass_entries(cfg: BackupConfig) -> list[PgpassEntry]:
     return list(entries.values())
 
 
-def pgpass_escape(field: str) -> str:
-    """A .pgpass field: backslash and colon escaped with a backslash (libpq's rule)."""
-    return field.replace("\\", "\\\\").replace(":", "\\:")
-
-
 def pgpass_block(entries: Sequence[PgpassEntry], passwords: Sequence[str]) -> str:
     """The managed block (``passwords`` in the order of ``entries``); ends with a newline."""
-    if len(entries) != len(passwords):
-        raise ValueError("one password per pgpass entry")
-    lines = [PGPASS_BEGIN, "# managed by pg-dr (pg-dr:backup.databases); lines outside this block are yours"]
-    for entry, password in zip(entries, passwords, strict=True):
-        if "\n" in password or "\r" in password:
-            raise ValueError(f"the password of {entry.username}@{entry.hostname}:{entry.port} contains a newline")
-        host, port, user = pgpass_escape(entry.hostname), pgpass_escape(str(entry.port)), pgpass_escape(entry.username)
-        lines.append(f"{host}:{port}:*:{user}:{pgpass_escape(password)}")
-    lines.append(PGPASS_END)
-    return "\n".join(lines) + "\n"
+    return _block(PGPASS_BEGIN, PGPASS_END, PGPASS_COMMENT, entries, passwords)
 
 
 def redacted_pgpass_block(entries: Sequence[PgpassEntry]) -> str:
     """The block as published for review: every password replaced by ``[redacted]``."""
     return pgpass_block(entries, [REDACTED] * len(entries))
-
-
-def merge_pgpass(existing: bytes | None, block: bytes | None) -> bytes:
-    """The reference merge (the remote script does the same in POSIX sh).
-
-    The user's lines outside the block are kept byte for byte; an existing block is replaced where it is;
-    without one, the block goes first (so its lines win libpq's first-match rule). ``block=None`` removes
-    the block. A file with an unbalanced or repeated block is refused (ValueError).
-    """
-    existing = existing or b""
-    lines = re.findall(rb"[^\n]*\n|[^\n]+\Z", existing)  # newline-terminated lines, like grep and head count
-    begins = [i for i, line in enumerate(lines) if line.rstrip(b"\n") == PGPASS_BEGIN.encode()]
-    ends = [i for i, line in enumerate(lines) if line.rstrip(b"\n") == PGPASS_END.encode()]
-    new = block or b""
-    if not begins and not ends:
-        return new + existing
-    if len(begins) != 1 or len(ends) != 1 or begins[0] > ends[0]:
-        raise ValueError(f"malformed pg-dr block ({len(begins)} BEGIN, {len(ends)} END lines)")
-    head, tail = b"".join(lines[: begins[0]]), b"".join(lines[ends[0] + 1 :])
-    return head + new + tail
 
 
 # -------------------------------------------------------------------------------------------- schedule
@@ -259,30 +230,49 @@ def schedule_files(cfg: BackupConfig) -> list[ScheduleFile]:
 class ExpectedDump:
     database: str  # "name@hostname:port", for messages
     path: str  # the archive path below borgmatic's runtime directory
+    directory: bool  # a directory-format dump (a directory entry, not a file)
 
 
 def expected_dumps(cfg: BackupConfig) -> list[ExpectedDump]:
-    """Each database's dump path in a borgmatic 2.1 archive.
-
-    borgmatic dumps to ``<runtime dir>/./borgmatic/postgresql_databases/<label or hostname:port>/<name>``;
-    with Borg >= 1.4 the "/./" cuts the prefix, so the archive path is exactly the path below; older Borg
-    keeps the runtime directory in front of it (``tmp/borgmatic-XXXX/borgmatic/...``).
-    """
+    """Each database's dump in a borgmatic 2.1 archive (:attr:`DatabaseConfig.dump_path`)."""
     return [
-        ExpectedDump(
-            f"{db.name}@{db.hostname}:{db.port}", f"borgmatic/postgresql_databases/{db.dump_identifier}/{db.name}"
-        )
+        ExpectedDump(f"{db.name}@{db.hostname}:{db.port}", db.dump_path, db.format == "directory")
         for db in cfg.databases
     ]
 
 
-def render_files(cfg: BackupConfig) -> Mapping[str, str]:
-    """Files published for review under ``hosts/<host>/`` (passwords redacted)."""
-    base = f"hosts/{cfg.host}"
-    files = {f"{base}/borgmatic.yaml": borgmatic_config(cfg)}
-    entries = pgpass_entries(cfg)
-    if entries:
-        files[f"{base}/pgpass"] = redacted_pgpass_block(entries)
-    for f in schedule_files(cfg):
-        files[f"{base}/{f.unit}"] = f.text
-    return files
+@dataclass(frozen=True)
+class BackupPlan:
+    """Everything BorgmaticHost delivers and checks, computed once from ``pg-dr:backup``."""
+
+    config_text: str
+    binaries: list[Binary]
+    schedule_files: list[ScheduleFile]
+    pgpass_entries: list[PgpassEntry]
+    expected_dumps: list[ExpectedDump]
+    pgpass_env: dict[str, str]
+
+    @property
+    def content_triggers(self) -> list[str]:
+        """The texts whose change re-runs the preflight and the verification: config, then schedule files."""
+        return [self.config_text, *(f.text for f in self.schedule_files)]
+
+    def render_files(self, host: str) -> dict[str, str]:
+        """Files published for review under ``hosts/<host>/`` (passwords redacted)."""
+        files = {host_file(host, "borgmatic.yaml"): self.config_text}
+        if self.pgpass_entries:
+            files[host_file(host, "pgpass")] = redacted_pgpass_block(self.pgpass_entries)
+        for f in self.schedule_files:
+            files[host_file(host, f.unit)] = f.text
+        return files
+
+
+def plan_backup(cfg: BackupConfig) -> BackupPlan:
+    return BackupPlan(
+        config_text=borgmatic_config(cfg),
+        binaries=required_binaries(cfg),
+        schedule_files=schedule_files(cfg),
+        pgpass_entries=pgpass_entries(cfg),
+        expected_dumps=expected_dumps(cfg),
+        pgpass_env=pgpass_env(cfg),
+    )

@@ -16,6 +16,7 @@ a database.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,11 +84,6 @@ class CnpgRoles(pulumi.ComponentResource):
         else:
             self.database_roles = {role.name: self._database_role(cfg, role) for role in cfg.roles}
 
-        self.ready: list[pulumi.Resource] = [
-            *self.role_secrets.values(),
-            *([self.cluster] if self.cluster else []),
-            *self.database_roles.values(),
-        ]
         self.register_outputs(
             {
                 "clusterName": cfg.name,
@@ -97,6 +93,16 @@ class CnpgRoles(pulumi.ComponentResource):
                 "roleSecrets": {role: secret.metadata.name for role, secret in self.role_secrets.items()},
             }
         )
+
+    def serving(self, usernames: Iterable[str]) -> list[pulumi.Resource]:
+        """What must exist before a client logs in as ``usernames``: their Secrets and roles, and the Cluster."""
+        names = sorted(set(usernames))
+        found: list[pulumi.Resource] = []
+        for username in names:
+            found += [r for r in (self.role_secrets.get(username), self.database_roles.get(username)) if r]
+        if names and self.cluster is not None:
+            found.append(self.cluster)
+        return found
 
     def _password_secret(self, cfg: ClusterConfig, role: RoleConfig, secrets: ResolvedSecrets) -> k8s.core.v1.Secret:
         assert role.password is not None

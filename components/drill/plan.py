@@ -25,24 +25,21 @@ What it does, failing with a one-line reason at the first problem:
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from components.borgmatic.config import BackupConfig
+from components.drill.config import DrillConfig
+from components.remote.pgpass import PgpassLine, pgpass_block
+from components.remote.shell import BARE_PATH, ere, q, script
+
+SH = Path(__file__).resolve().parent / "sh"
 RESULT_PREFIX = "pg-dr-drill-result "
 MARKER = "pg-dr restore drill scratch database (dropped after the drill)"
 PGPASS_BEGIN = "# BEGIN pg-dr drill"
 PGPASS_END = "# END pg-dr drill"
-
-
-def q(word: object) -> str:
-    return shlex.quote(str(word))
-
-
-def ere(text: str) -> str:
-    """``text`` as a literal inside a POSIX extended regular expression."""
-    return "".join(f"[{c}]" if c in ".*+?(){}|^$" else ("\\" + c if c in "[]\\" else c) for c in text)
 
 
 @dataclass(frozen=True)
@@ -71,157 +68,36 @@ class DrillPlan:
     expected: Mapping[str, int]  # schema.table -> rows
 
 
-_SCRIPT = r"""set -eu
-umask 077
-PATH=/usr/bin:/bin:/usr/sbin:/sbin
-export PATH
-borg=@BORG@
-pg_restore=@PG_RESTORE@
-psql=@PSQL@
-repo=@REPO@
-PGPASSFILE=@PGPASS@
-export PGPASSFILE
-@PASSCOMMAND@
-format=@FORMAT@
-jobs=@JOBS@
-host=@HOST@
-port=@PORT@
-user=@USER@
-maint=@MAINT@
-scratch=@SCRATCH@
-marker=@MARKER@
-dump=@DUMP_PATH@
-work=$(mktemp -d "${TMPDIR:-/tmp}/pg-dr-drill.XXXXXXXX")
-created=0
-fail() {
-  echo "pg-dr drill: $*" >&2
-  exit 1
-}
-pg() {
-  db=$1
-  shift
-  "$psql" -X -q -A -t -w -v ON_ERROR_STOP=1 -h "$host" -p "$port" -U "$user" -d "$db" "$@"
-}
-cleanup() {
-  rc=$?
-  trap - EXIT
-  if [ "$created" -eq 1 ]; then
-    if printf '%s\n' 'DROP DATABASE IF EXISTS :"scratch" WITH (FORCE);' \
-        | pg "$maint" -v scratch="$scratch" -f - >/dev/null 2>"$work/drop.err"; then
-      echo "pg-dr drill: dropped the scratch database $scratch on $host:$port"
-    else
-      echo "pg-dr drill: could not drop the scratch database $scratch on $host:$port: $(cat "$work/drop.err")" >&2
-      rc=1
-    fi
-  fi
-  rm -rf "$work"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-now() {
-  perl -MTime::HiRes=time -e 'printf "%.3f\n", time' 2>/dev/null || date +%s
-}
-errors() {
-  tail -n 20 "$1" | tr '\n' ' '
-}
-COUNT_SQL="SELECT format('%s.%s', n.nspname, c.relname) || E'\t' || (xpath('/row/c/text()',
-  query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
-  ORDER BY 1;"
+def drill_plan(drill: DrillConfig, backup: BackupConfig) -> DrillPlan:
+    """The script's inputs from a validated config (``drill.cross_check`` passed)."""
+    (source,) = drill.source(backup)
+    repo = next(r for r in backup.repositories if drill.repository in (None, r.label))
+    target = drill.target
+    assert target is not None and drill.scratch_name is not None  # enforced by DrillConfig
+    return DrillPlan(
+        borg=backup.borg_path,
+        pg_bin_dir=backup.pg_bin_dir,
+        repository=repo.path.rstrip("/") or "/",
+        passcommand=backup.encryption_passcommand,
+        pgpass_path=backup.resolved_pgpass_path,
+        dump_path=source.dump_path,
+        dump_format=source.format,
+        jobs=source.restore_jobs or 1,
+        target=Endpoint(target.hostname, target.port, target.username, target.maintenance_database),
+        scratch=drill.scratch_name,
+        source=Endpoint(source.hostname, source.port, source.username, source.name)
+        if drill.compare_to_source
+        else None,
+        expected=drill.expected_tables,
+    )
 
-# 1. the latest archive and the dump in it
-archive=$("$borg" list --lock-wait 600 --last 1 --format '{archive}{NL}' "$repo" 2>"$work/err") \
-  || fail "borg list $repo failed: $(errors "$work/err")"
-[ -n "$archive" ] || fail "repository $repo has no archive"
-"$borg" list --lock-wait 600 --format '{type} {path}{NL}' "$repo::$archive" >"$work/list" 2>"$work/err" \
-  || fail "borg list $repo::$archive failed: $(errors "$work/err")"
-entry=$(grep -E -e @DUMP_RE@ "$work/list" | head -n 1 || true)
-[ -n "$entry" ] || fail "archive $archive holds no @FORMAT_WORD@ dump $dump"
-path=${entry#? }
-echo "pg-dr drill: restoring $path from $repo::$archive into $scratch on $host:$port"
 
-# 2. the scratch database: never one the drill did not create
-existing=$(printf '%s\n' "SELECT 'exists:' || coalesce(shobj_description(oid, 'pg_database'), '')
-  FROM pg_database WHERE datname = :'scratch';" | pg "$maint" -v scratch="$scratch" -f - 2>"$work/err") \
-  || fail "cannot query $maint on $host:$port as $user: $(errors "$work/err")"
-if [ -n "$existing" ]; then
-  [ "$existing" = "exists:$marker" ] \
-    || fail "database $scratch exists on $host:$port and was not created by a pg-dr drill: refusing to touch it"
-  printf '%s\n' 'DROP DATABASE :"scratch" WITH (FORCE);' | pg "$maint" -v scratch="$scratch" -f - 2>"$work/err" \
-    || fail "cannot drop the leftover scratch database $scratch: $(errors "$work/err")"
-fi
-printf '%s\n' 'CREATE DATABASE :"scratch";' | pg "$maint" -v scratch="$scratch" -f - 2>"$work/err" \
-  || fail "cannot create the scratch database $scratch on $host:$port as $user (needs CREATEDB): $(errors "$work/err")"
-created=1
-printf '%s\n' "COMMENT ON DATABASE :\"scratch\" IS :'marker';" \
-  | pg "$maint" -v scratch="$scratch" -v marker="$marker" -f - 2>"$work/err" \
-  || fail "cannot mark the scratch database $scratch: $(errors "$work/err")"
-
-# 3. the restore, timed
-start=$(now)
-if [ "$format" = directory ]; then
-  mkdir "$work/extract"
-  (cd "$work/extract" && "$borg" extract --lock-wait 600 "$repo::$archive" "$path") 2>"$work/err" \
-    || fail "borg extract $repo::$archive $path failed: $(errors "$work/err")"
-  "$pg_restore" -w -h "$host" -p "$port" -U "$user" --dbname="$scratch" --no-owner --no-acl --exit-on-error \
-    --jobs="$jobs" "$work/extract/$path" 2>"$work/restore.err" \
-    || fail "pg_restore into $scratch failed: $(errors "$work/restore.err")"
-else
-  if ! { "$borg" extract --lock-wait 600 --stdout "$repo::$archive" "$path" 2>"$work/err"; echo $? >"$work/borg.rc"; } \
-      | "$pg_restore" -w -h "$host" -p "$port" -U "$user" --dbname="$scratch" --no-owner --no-acl --exit-on-error \
-        2>"$work/restore.err"; then
-    fail "pg_restore into $scratch failed: $(errors "$work/restore.err") $(errors "$work/err")"
-  fi
-  [ "$(cat "$work/borg.rc")" = 0 ] || fail "borg extract --stdout $repo::$archive $path failed: $(errors "$work/err")"
-fi
-end=$(now)
-seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
-
-# 4. row counts
-printf '%s\n' "$COUNT_SQL" | pg "$scratch" -f - >"$work/restored" 2>"$work/err" \
-  || fail "cannot count the rows of $scratch: $(errors "$work/err")"
-: >"$work/expected"
-@EXPECTED@
-@SOURCE@
-compare() {
-  awk -F '\t' -v what="$3" '
-    FILENAME == ARGV[1] { want[$1] = $2; order[++n] = $1; next }
-    { got[$1] = $2; seen[++m] = $1 }
-    END {
-      for (i = 1; i <= n; i++) {
-        t = order[i]
-        if (!(t in got)) printf "table %s: expected %s, restored none (table missing)\n", t, want[t]
-        else if (got[t] + 0 != want[t] + 0) printf "table %s: expected %s, restored %s\n", t, want[t], got[t]
-      }
-      if (what == "source") for (i = 1; i <= m; i++) if (!(seen[i] in want))
-        printf "table %s: expected none (not in the source), restored %s\n", seen[i], got[seen[i]]
-    }' "$1" "$2"
-}
-compare "$work/expected" "$work/restored" expected >"$work/mismatch"
-if [ -f "$work/source" ]; then
-  compare "$work/source" "$work/restored" source >>"$work/mismatch"
-fi
-checked=$(cat "$work/expected" "$work/source" 2>/dev/null | wc -l | tr -d ' ')
-
-# 5. the result
-json() {
-  printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'
-}
-counts=$(awk -F '\t' 'BEGIN { printf "{" } { printf "%s\"%s\": %s", (NR > 1 ? ", " : ""), $1, $2 } END { printf "}" }' \
-  "$work/restored")
-echo "@RESULT_PREFIX@{\"archive\": \"$(json "$archive")\", \"dumpPath\": \"$(json "$path")\", \
-\"scratchDatabase\": \"$(json "$scratch")\", \"target\": \"$(json "$host:$port")\", \"restoreSeconds\": $seconds, \
-\"checkedTables\": $checked, \"ok\": $([ -s "$work/mismatch" ] && echo false || echo true), \"counts\": $counts}"
-if [ -s "$work/mismatch" ]; then
-  echo "pg-dr drill: restored row counts differ ($scratch from $repo::$archive):" >&2
-  sed -e 's/^/  /' "$work/mismatch" >&2
-  exit 1
-fi
-echo "pg-dr drill: OK - $checked table counts match; restore took ${seconds}s"
-"""
+def drill_pgpass_block(drill: DrillConfig, password: str) -> str:
+    """The drill's pgpass block: the target role's line."""
+    t = drill.target
+    assert t is not None
+    line = PgpassLine(t.hostname, t.port, t.username)
+    return pgpass_block(PGPASS_BEGIN, PGPASS_END, "# managed by pg-dr (pg-dr:drill.target)", [line], [password])
 
 
 def _expected_lines(expected: Mapping[str, int]) -> str:
@@ -245,34 +121,31 @@ def _source_block(source: Endpoint | None) -> str:
 def drill_script(plan: DrillPlan) -> str:
     directory = plan.dump_format == "directory"
     dump_re = "^" + ("d" if directory else "-") + " (.*/)?" + ere(plan.dump_path) + "$"
-    replacements = {
-        "@BORG@": q(plan.borg),
-        "@PG_RESTORE@": q(f"{plan.pg_bin_dir.rstrip('/')}/pg_restore"),
-        "@PSQL@": q(f"{plan.pg_bin_dir.rstrip('/')}/psql"),
-        "@REPO@": q(plan.repository),
-        "@PGPASS@": q(plan.pgpass_path),
-        "@PASSCOMMAND@": (
-            f"BORG_PASSCOMMAND={q(plan.passcommand)}\nexport BORG_PASSCOMMAND" if plan.passcommand else ""
-        ),
-        "@FORMAT@": q(plan.dump_format),
-        "@JOBS@": q(plan.jobs),
-        "@HOST@": q(plan.target.hostname),
-        "@PORT@": q(plan.target.port),
-        "@USER@": q(plan.target.username),
-        "@MAINT@": q(plan.target.database),
-        "@SCRATCH@": q(plan.scratch),
-        "@MARKER@": q(MARKER),
-        "@DUMP_RE@": q(dump_re),
-        "@FORMAT_WORD@": "directory" if directory else "file",
-        "@DUMP_PATH@": q(plan.dump_path),
-        "@EXPECTED@": _expected_lines(plan.expected),
-        "@SOURCE@": _source_block(plan.source),
-        "@RESULT_PREFIX@": RESULT_PREFIX,
-    }
-    script = _SCRIPT
-    for key, value in replacements.items():
-        script = script.replace(key, value)
-    return script
+    return script(
+        SH,
+        "restore-drill.sh",
+        BARE_PATH=":".join(BARE_PATH),
+        BORG=q(plan.borg),
+        PG_RESTORE=q(f"{plan.pg_bin_dir.rstrip('/')}/pg_restore"),
+        PSQL=q(f"{plan.pg_bin_dir.rstrip('/')}/psql"),
+        REPO=q(plan.repository),
+        PGPASS=q(plan.pgpass_path),
+        PASSCOMMAND=(f"BORG_PASSCOMMAND={q(plan.passcommand)}\nexport BORG_PASSCOMMAND" if plan.passcommand else ""),
+        FORMAT=q(plan.dump_format),
+        JOBS=q(plan.jobs),
+        HOST=q(plan.target.hostname),
+        PORT=q(plan.target.port),
+        USER=q(plan.target.username),
+        MAINT=q(plan.target.database),
+        SCRATCH=q(plan.scratch),
+        MARKER=q(MARKER),
+        DUMP_RE=q(dump_re),
+        FORMAT_WORD="directory" if directory else "file",
+        DUMP_PATH=q(plan.dump_path),
+        EXPECTED=_expected_lines(plan.expected),
+        SOURCE=_source_block(plan.source),
+        RESULT_PREFIX=RESULT_PREFIX,
+    )
 
 
 def parse_result(stdout: str | None) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from components.remote import scripts as scripts
 from tests.support.backup_host import BORGMATIC
 from tests.support.render import render_config, render_stack
 from tests.support.stacks import stack

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from components.borgmatic import plan as files
-from components.remote import scripts as scripts
+from components.remote import delivery
+from components.remote.pgpass import merge_pgpass
 
 _user_line = st.one_of(
     st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\n\x00"), max_size=30),
@@ -25,6 +26,18 @@ _user_line = st.one_of(
         ]
     ),
 )
+
+
+def _deliver(target: Path) -> str:
+    return delivery.deliver_pgpass(str(target), files.PGPASS_BEGIN, files.PGPASS_END)
+
+
+def _remove(target: Path) -> str:
+    return delivery.remove_pgpass(str(target), files.PGPASS_BEGIN, files.PGPASS_END)
+
+
+def _merge(existing: bytes | None, block: bytes | None) -> bytes:
+    return merge_pgpass(existing, block, files.PGPASS_BEGIN, files.PGPASS_END)
 
 
 def _run_sh(script: str, cwd: Path, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
@@ -46,18 +59,18 @@ def test_shell_splice_matches_the_reference_merge(tmp_path: Path, before, after,
     content = text.encode() + (b"\n" if final_newline and text else b"")
     target.write_bytes(content)
     block = b"# BEGIN pg-dr\nh:5432:*:u:a\\:b\\\\c d\n# END pg-dr\n"
-    proc = _run_sh(scripts.deliver_pgpass(str(target)), tmp_path, block)
+    proc = _run_sh(delivery.deliver_pgpass(str(target)), tmp_path, block)
     assert proc.returncode == 0, proc.stderr
-    assert target.read_bytes() == files.merge_pgpass(content, block)
+    assert target.read_bytes() == _merge(content, block)
     assert target.stat().st_mode & 0o777 == 0o600
-    proc = _run_sh(scripts.remove_pgpass(str(target)), tmp_path, block)
+    proc = _run_sh(delivery.remove_pgpass(str(target)), tmp_path, block)
     assert proc.returncode == 0, proc.stderr
-    assert target.read_bytes() == files.merge_pgpass(content, None)
+    assert target.read_bytes() == _merge(content, None)
 
 
 def test_shell_refuses_a_malformed_block(tmp_path: Path) -> None:
     target = tmp_path / "pgpass"
     target.write_bytes(b"# BEGIN pg-dr\nmine\n")
-    proc = _run_sh(scripts.deliver_pgpass(str(target)), tmp_path, b"# BEGIN pg-dr\nx\n# END pg-dr\n")
+    proc = _run_sh(delivery.deliver_pgpass(str(target)), tmp_path, b"# BEGIN pg-dr\nx\n# END pg-dr\n")
     assert proc.returncode == 1 and b"malformed pg-dr block (1 BEGIN, 0 END lines)" in proc.stderr
     assert target.read_bytes() == b"# BEGIN pg-dr\nmine\n"

@@ -212,7 +212,7 @@ def test_preflight_names_a_missing_binary_and_its_key(sshd_server: SshServer) ->
 
 
 def test_preflight_reports_versions(sshd_server: SshServer) -> None:
-    from components.remote.scripts import parse_versions
+    from components.borgmatic.scripts import parse_versions
 
     commands = _render(sshd_server, _launchd_stack(sshd_server))
     proc = sshd_server.run_registered(commands["borgmatic-preflight"], "create", check=True)

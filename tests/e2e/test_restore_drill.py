@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from components.drill.plan import MARKER, parse_result
-from components.remote.scripts import sh_command
+from components.remote.shell import sh_command
 from tests.support import miniflux
 from tests.support.backup_host import BORG, host_stack, init_repository, remote_commands, secrets_env
 from tests.support.cnpg_sql import borgmatic_role_sql

@@ -9,13 +9,19 @@ import pytest
 import yaml
 
 from components.borgmatic import plan as files
+from components.borgmatic import scripts
 from components.config.base import ConfigError
 from components.config.stack import parse_stack_config
-from components.remote import scripts as scripts
+from components.remote.pgpass import merge_pgpass, pgpass_escape
+from components.remote.shell import sh_command
 from tests.support.render import render_stack
 from tests.support.stacks import BASE, raw_sections
 
 PROD_HOST = "indri.tail8d86e.ts.net"
+
+
+def _merge(existing: bytes | None, block: bytes | None) -> bytes:
+    return merge_pgpass(existing, block, files.PGPASS_BEGIN, files.PGPASS_END)
 
 
 def _backup(**changes):
@@ -123,7 +129,7 @@ def test_pgpass_block_escapes_like_libpq() -> None:
         "localhost:5432:*:borgmatic:a\\:b\\\\c d",
         "k8s-pg.tail8d86e.ts.net:5432:*:borgmatic:a\\:b\\\\c d",
     ]
-    assert files.pgpass_escape("[::1]") == "[\\:\\:1]"
+    assert pgpass_escape("[::1]") == "[\\:\\:1]"
     with pytest.raises(ValueError, match="newline"):
         files.pgpass_block(files.pgpass_entries(cfg)[:1], ["line\nbreak"])
 
@@ -141,17 +147,15 @@ def test_one_pgpass_line_per_host_port_user() -> None:
 
 def test_merge_keeps_user_lines_and_replaces_only_the_block() -> None:
     user = b"# mine\r\nhost:1:*:me:pw\nlast-line-without-newline"
-    first = files.merge_pgpass(user, b"# BEGIN pg-dr\nA\n# END pg-dr\n")
+    first = _merge(user, b"# BEGIN pg-dr\nA\n# END pg-dr\n")
     assert first == b"# BEGIN pg-dr\nA\n# END pg-dr\n" + user
-    second = files.merge_pgpass(first, b"# BEGIN pg-dr\nB\n# END pg-dr\n")
+    second = _merge(first, b"# BEGIN pg-dr\nB\n# END pg-dr\n")
     assert second == b"# BEGIN pg-dr\nB\n# END pg-dr\n" + user
-    assert files.merge_pgpass(second, None) == user
+    assert _merge(second, None) == user
     middle = b"top\n# BEGIN pg-dr\nA\n# END pg-dr\nbottom"
-    assert (
-        files.merge_pgpass(middle, b"# BEGIN pg-dr\nC\n# END pg-dr\n") == b"top\n# BEGIN pg-dr\nC\n# END pg-dr\nbottom"
-    )
+    assert _merge(middle, b"# BEGIN pg-dr\nC\n# END pg-dr\n") == b"top\n# BEGIN pg-dr\nC\n# END pg-dr\nbottom"
     with pytest.raises(ValueError, match="malformed"):
-        files.merge_pgpass(b"# BEGIN pg-dr\nx\n", b"")
+        _merge(b"# BEGIN pg-dr\nx\n", b"")
 
 
 # -------------------------------------------------------------------------------------------- schedule
@@ -198,7 +202,7 @@ def test_render_files_are_published_per_host() -> None:
 
 # ------------------------------------------------------------------------------------------ scripts
 def test_commands_are_posix_sh_whatever_the_login_shell() -> None:
-    command = scripts.sh_command("echo 'it''s'")
+    command = sh_command("echo 'it''s'")
     assert command.startswith("/bin/sh -c '")
     for shell in ("/bin/sh", "/bin/bash"):
         proc = subprocess.run([shell, "-c", command], capture_output=True, text=True)
@@ -206,9 +210,9 @@ def test_commands_are_posix_sh_whatever_the_login_shell() -> None:
 
 
 def test_dump_patterns_match_borg_listing_lines() -> None:
-    dump = files.ExpectedDump("miniflux@k8s-pg.x:5432", "borgmatic/postgresql_databases/k8s-pg.x:5432/miniflux")
-    file_re = scripts.dump_pattern(dump, directory=False)
-    dir_re = scripts.dump_pattern(dump, directory=True)
+    path = "borgmatic/postgresql_databases/k8s-pg.x:5432/miniflux"
+    file_re = scripts.dump_pattern(files.ExpectedDump("miniflux@k8s-pg.x:5432", path, directory=False))
+    dir_re = scripts.dump_pattern(files.ExpectedDump("miniflux@k8s-pg.x:5432", path, directory=True))
     old_borg = (
         '{"type": "-", "mode": "-rw-------", "path": '
         '"tmp/borgmatic-ab/borgmatic/postgresql_databases/k8s-pg.x:5432/miniflux", "flags": 0, "size": 1279}'

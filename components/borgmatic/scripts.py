@@ -1,0 +1,105 @@
+"""The borgmatic host's own scripts (in ``sh/``): preflight, verification, and the schedule's hooks.
+
+Delivery of files and of the pgpass block is the remote layer's (:mod:`components.remote.delivery`);
+these are what only BorgmaticHost runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from components.borgmatic.plan import Binary, ExpectedDump
+from components.remote.shell import BARE_PATH, ere, q, script, snippet
+
+SH = Path(__file__).resolve().parent / "sh"
+VERSION_PREFIX = "pg-dr-version "
+DUMP_PREFIX = "pg-dr-dump "
+SCHEDULERS = ("launchctl", "systemctl")
+
+
+# ------------------------------------------------------------------------------------------ schedule
+def launchd_reload(launchctl: str, label: str, plist: str) -> tuple[str, str]:
+    """(after a change: bootout the old job; always: bootstrap it if it is not loaded)."""
+    after_change = launchd_unload(launchctl, label)
+    always = snippet(SH, "launchd-bootstrap.sh", LAUNCHCTL=q(launchctl), LABEL_TEXT=label, PLIST=q(plist))
+    return after_change, always
+
+
+def launchd_unload(launchctl: str, label: str) -> str:
+    return snippet(SH, "launchd-bootout.sh", LAUNCHCTL=q(launchctl), LABEL=q(label))
+
+
+def systemd_user(systemctl: str, *args: str) -> str:
+    return snippet(SH, "systemd-user.sh", SYSTEMCTL=q(systemctl), ARGS=" ".join(q(a) for a in args))
+
+
+# ------------------------------------------------------------------------------------------ preflight
+def preflight(binaries: Sequence[Binary]) -> str:
+    """Fail naming every configured path that is not an executable file (or does not run); print versions.
+
+    Each tool but the schedulers must answer ``--version``: a file that exists but cannot run (a broken
+    interpreter line, a foreign binary) fails here too.
+    """
+    checks = "\n".join(f"check {q(b.key)} {q(b.path)}" for b in binaries)
+    versions = "\n".join(f"version {q(b.name)} {q(b.key)} {q(b.path)}" for b in binaries if b.name not in SCHEDULERS)
+    return script(SH, "preflight.sh", CHECKS=checks, VERSIONS=versions, VERSION_PREFIX=VERSION_PREFIX)
+
+
+def parse_versions(stdout: str) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for line in (stdout or "").splitlines():
+        if line.startswith(VERSION_PREFIX) and "=" in line:
+            name, _, value = line[len(VERSION_PREFIX) :].partition("=")
+            versions[name] = value.strip()
+    return versions
+
+
+# ------------------------------------------------------------------------------------------ verify
+def dump_pattern(dump: ExpectedDump) -> str:
+    """An ERE matching the dump's line in ``borg list --json-lines`` (borg writes the keys in a fixed order).
+
+    A file dump (custom, tar, plain) must be a regular file with a non-zero size; a directory-format dump
+    is a directory entry. The path may carry the runtime directory in front (Borg < 1.4).
+    """
+    path = '"path": "([^"]*/)?' + ere(dump.path) + '"'
+    if dump.directory:
+        return '^[{]"type": "d", .*' + path
+    return '^[{]"type": "-", .*' + path + ', .*"size": [1-9]'
+
+
+def verify(
+    borgmatic: str,
+    config_path: str,
+    home: str,
+    repositories: Sequence[str],
+    dumps: Sequence[ExpectedDump],
+    env: dict[str, str],
+) -> str:
+    """Validate the config, run a backup, and check every repository's latest archive holds every dump.
+
+    ``repositories`` are labels. borgmatic runs with the bare PATH of a LaunchAgent, so a binary not
+    configured by absolute path fails here, not at 2 a.m.
+    """
+    lines = []
+    for i, repo in enumerate(repositories):
+        lines.append(f"list {i} {q(repo)}")
+        lines += [
+            f"check_dump {i} {q(repo)} {q(dump.database)} {q(dump.path)} {q(dump_pattern(dump))}" for dump in dumps
+        ]
+    return script(
+        SH,
+        "verify.sh",
+        CONFIG=q(config_path),
+        HOME=q(home),
+        BARE_PATH=":".join(BARE_PATH),
+        ENV=" ".join(f"{k}={q(v)}" for k, v in sorted(env.items())),
+        BORGMATIC=q(borgmatic),
+        DUMP_PREFIX=DUMP_PREFIX,
+        CHECKS="\n".join(lines),
+    )
+
+
+def parse_dumps(stdout: str) -> list[str]:
+    """``<repository label> <archive path>`` of every verified dump."""
+    return [line[len(DUMP_PREFIX) :] for line in (stdout or "").splitlines() if line.startswith(DUMP_PREFIX)]

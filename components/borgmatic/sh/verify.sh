@@ -1,0 +1,37 @@
+set -u
+config=@CONFIG@
+bm() {
+  /usr/bin/env -i HOME=@HOME@ USER="$(id -un)" LOGNAME="$(id -un)" PATH=@BARE_PATH@ @ENV@ \
+    @BORGMATIC@ "$@" -c "$config"
+}
+work=$(mktemp -d "${TMPDIR:-/tmp}/pg-dr-verify.XXXXXXXX")
+trap 'rm -rf "$work"' EXIT
+if ! bm config validate; then
+  echo "pg-dr verify: borgmatic config validate failed for $config" >&2
+  exit 1
+fi
+if ! bm create; then
+  echo "pg-dr verify: borgmatic create failed for $config" >&2
+  exit 1
+fi
+list() {
+  if ! bm list --repository "$2" --archive latest --json > "$work/$1.list"; then
+    echo "pg-dr verify: borgmatic list --repository $2 --archive latest failed" >&2
+    exit 1
+  fi
+}
+missing=""
+check_dump() {
+  line=$(grep -E -e "$5" "$work/$1.list" | head -n 1)
+  if [ -z "$line" ]; then
+    missing="$missing
+  $3: no $4 in the latest archive of repository $2"
+    return 0
+  fi
+  echo "@DUMP_PREFIX@$2 $(printf '%s\n' "$line" | sed -e 's/.*"path": "\([^"]*\)".*/\1/')"
+}
+@CHECKS@
+if [ -n "$missing" ]; then
+  echo "pg-dr verify: dumps missing:$missing" >&2
+  exit 1
+fi

@@ -1,0 +1,3 @@
+if [ "$state" != unchanged ]; then
+@HOOK@
+fi

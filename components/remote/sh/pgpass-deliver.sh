@@ -1,0 +1,3 @@
+splice "$tmp.in"
+install_tmp
+echo "pg-dr: $target $state"

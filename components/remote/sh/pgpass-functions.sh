@@ -1,0 +1,42 @@
+begin=@BEGIN@
+end=@END@
+
+# locate the managed block: b and e are its first and last line numbers (0 when absent)
+find_block() {
+  b=0; e=0
+  [ -f "$target" ] || return 0
+  nb=$(grep -c -x -F -e "$begin" "$target" || true)
+  ne=$(grep -c -x -F -e "$end" "$target" || true)
+  if [ "$nb" -eq 0 ] && [ "$ne" -eq 0 ]; then
+    return 0
+  fi
+  if [ "$nb" -ne 1 ] || [ "$ne" -ne 1 ]; then
+    echo "pg-dr: $target has a malformed pg-dr block ($nb BEGIN, $ne END lines); fix it by hand" >&2
+    exit 1
+  fi
+  b=$(grep -n -x -F -e "$begin" "$target" | cut -d: -f1)
+  e=$(grep -n -x -F -e "$end" "$target" | cut -d: -f1)
+  if [ "$b" -gt "$e" ]; then
+    echo "pg-dr: $target has '$end' before '$begin'; fix it by hand" >&2
+    exit 1
+  fi
+}
+# write to "$tmp": the lines before the block, then file "$1" (may be empty), then the lines after it
+splice() {
+  {
+    if [ "$b" -eq 0 ]; then
+      cat "$1"
+      if [ -f "$target" ]; then
+        cat "$target"
+      fi
+    else
+      if [ "$b" -gt 1 ]; then
+        head -n "$((b - 1))" "$target"
+      fi
+      cat "$1"
+      tail -n "+$((e + 1))" "$target"
+    fi
+  } > "$tmp"
+}
+cat > "$tmp.in"
+find_block
