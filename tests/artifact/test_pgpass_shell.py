@@ -59,11 +59,11 @@ def test_shell_splice_matches_the_reference_merge(tmp_path: Path, before, after,
     content = text.encode() + (b"\n" if final_newline and text else b"")
     target.write_bytes(content)
     block = b"# BEGIN pg-dr\nh:5432:*:u:a\\:b\\\\c d\n# END pg-dr\n"
-    proc = _run_sh(delivery.deliver_pgpass(str(target)), tmp_path, block)
+    proc = _run_sh(_deliver(target), tmp_path, block)
     assert proc.returncode == 0, proc.stderr
     assert target.read_bytes() == _merge(content, block)
     assert target.stat().st_mode & 0o777 == 0o600
-    proc = _run_sh(delivery.remove_pgpass(str(target)), tmp_path, block)
+    proc = _run_sh(_remove(target), tmp_path, block)
     assert proc.returncode == 0, proc.stderr
     assert target.read_bytes() == _merge(content, None)
 
@@ -71,6 +71,6 @@ def test_shell_splice_matches_the_reference_merge(tmp_path: Path, before, after,
 def test_shell_refuses_a_malformed_block(tmp_path: Path) -> None:
     target = tmp_path / "pgpass"
     target.write_bytes(b"# BEGIN pg-dr\nmine\n")
-    proc = _run_sh(delivery.deliver_pgpass(str(target)), tmp_path, b"# BEGIN pg-dr\nx\n# END pg-dr\n")
+    proc = _run_sh(_deliver(target), tmp_path, b"# BEGIN pg-dr\nx\n# END pg-dr\n")
     assert proc.returncode == 1 and b"malformed pg-dr block (1 BEGIN, 0 END lines)" in proc.stderr
     assert target.read_bytes() == b"# BEGIN pg-dr\nmine\n"

@@ -12,7 +12,8 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 
-from components.remote.scripts import parse_dumps, sh_command
+from components.borgmatic.scripts import parse_dumps
+from components.remote.shell import sh_command
 from tests.support.backup_host import host_stack, init_repository, remote_commands, secrets_env
 from tests.support.postgres import PostgresServer, pg_bin_dir
 from tests.support.render import render_config

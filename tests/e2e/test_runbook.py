@@ -21,8 +21,8 @@ import re
 import shlex
 from collections.abc import Callable
 
-from components.borgmatic.plan import pgpass_escape
-from components.remote.scripts import sh_command
+from components.remote.pgpass import pgpass_escape
+from components.remote.shell import sh_command
 from tests.support import miniflux
 from tests.support.backup_host import BORGMATIC, host_stack, init_repository, remote_commands, secrets_env
 from tests.support.cnpg_sql import borgmatic_role_sql, managed_role_sql
