@@ -14,6 +14,7 @@ stacks render the same), 1 ``diff`` only: they differ, 2 error.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import sys
 import tomllib
@@ -145,9 +146,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pg-dr: error: {exc}", file=sys.stderr)
         return 2
     finally:
-        # Finalize the SDK's event loops now: left to interpreter shutdown, one may be collected after
-        # its self-pipe socket and print "Exception ignored in BaseEventLoop.__del__".
-        gc.collect()
+        _close_stray_event_loops()
+
+
+def _close_stray_event_loops() -> None:
+    """Close the event loops the SDK's mock monitor leaves in its worker threads.
+
+    ``pulumi.runtime.mocks`` calls ``_sync_await`` in executor threads, which create a loop per thread and
+    never close it; collected later, a loop may be finalized after its self-pipe socket and print
+    "Exception ignored in BaseEventLoop.__del__ ... Invalid file descriptor: -1" at exit.
+    """
+    for obj in gc.get_objects():
+        if isinstance(obj, asyncio.BaseEventLoop) and not obj.is_closed() and not obj.is_running():
+            obj.close()
 
 
 if __name__ == "__main__":  # pragma: no cover
