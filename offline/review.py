@@ -72,9 +72,11 @@ class _Command:
         if command is None or isinstance(command, Secret):
             return None if command is None else REDACTED
         argv = _split(str(command))
-        if argv is not None and len(argv) == 3 and argv[0] in ("/bin/sh", "sh") and argv[1] == "-c":
-            return argv[2]
-        return str(command)
+        return argv[2] if _is_sh_c(argv) else str(command)
+
+    def runs_as_sh_c(self, phase: str) -> bool:
+        command = self.resource.inputs.get(phase)
+        return isinstance(command, str) and _is_sh_c(_split(command))
 
     def script_file(self, phase: str) -> str:
         suffix = "" if phase == "create" else f".{phase}"
@@ -99,6 +101,10 @@ class _Command:
         return f"{len(str(stdin).splitlines())} lines"
 
 
+def _is_sh_c(argv: list[str] | None) -> bool:
+    return argv is not None and len(argv) == 3 and argv[0] in ("/bin/sh", "sh") and argv[1] == "-c"
+
+
 def _split(text: str) -> list[str] | None:
     try:
         return shlex.split(text)
@@ -120,11 +126,12 @@ def _commands(render: Render) -> list[_Command]:
 
 def _header(command: _Command, phase: str) -> str:
     c = command.connection
+    how = "as /bin/sh -c" if command.runs_as_sh_c(phase) else "the command string as sent (run by the login shell)"
     lines = [
         f"# pg-dr render: {REMOTE_COMMAND} {command.name} ({phase})",
         f"# Runs {WHEN[phase][0]}",
         *(f"# {line}" for line in WHEN[phase][1:]),
-        f"# On {c.get('user', '?')}@{command.host} port {c.get('port', 22)}, as /bin/sh -c; stdin: {command.stdin()}.",
+        f"# On {c.get('user', 'root')}@{command.host} port {c.get('port', 22)}, {how}; stdin: {command.stdin()}.",
         "# A review copy: pulumi-command sends this script quoted as one command string (see graph.json).",
     ]
     return "\n".join(lines) + "\n"

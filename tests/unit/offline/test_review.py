@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pytest
+from pulumi_command import remote
 
+from offline.cli import main
 from offline.output import render_texts, write_render
 from offline.review import review_files, summary
 from tests.support.render import render_config, run_program
@@ -133,3 +136,19 @@ def test_review_files_go_through_the_secret_check() -> None:
     texts = render_texts(render)
     assert {"summary.md", "hosts/indri.tail8d86e.ts.net/scripts/borgmatic-pgpass.sh"} <= {p.as_posix() for p in texts}
     assert not any(PASSWORD in t or "c2VjcmV0LWtleQ" in t for t in texts.values())
+
+
+def test_a_command_not_run_by_sh_c_is_written_as_sent() -> None:
+    def program() -> None:
+        remote.Command("plain", connection={"host": "h.example", "user": "u"}, create="echo 'hi there'")
+
+    text = review_files(run_program(program))["hosts/h.example/scripts/plain.sh"]
+    assert "# On u@h.example port 22, the command string as sent (run by the login shell); stdin: none." in text
+    assert text.endswith("\n\necho 'hi there'\n")
+
+
+def test_promotion_diff_shows_which_host(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", "dev", "prod"]) == 1
+    out = capsys.readouterr().out
+    assert '      inputs.connection.host: "localhost" -> "indri.tail8d86e.ts.net"' in out
+    assert '      inputs.connection.user: "pgdr" -> "erichblume"' in out
