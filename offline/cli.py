@@ -18,6 +18,7 @@ import asyncio
 import gc
 import sys
 import tomllib
+import traceback
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -48,6 +49,7 @@ def _project(args: argparse.Namespace) -> Path:
     given = getattr(args, "project_dir", None)
     project = check_project(given) if given is not None else find_project(Path.cwd())
     print(f"pg-dr: project {project}", file=sys.stderr)
+    args.found_project = project
     return project
 
 
@@ -145,8 +147,21 @@ def main(argv: list[str] | None = None) -> int:
     except (ProjectError, RenderError, pulumi.RunError) as exc:
         print(f"pg-dr: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # the program crashed: exit 2 (never 1, which `diff` means "differ")
+        _report_crash(exc, getattr(args, "found_project", None))
+        return 2
     finally:
         _close_stray_event_loops()
+
+
+def _report_crash(exc: BaseException, project: Path | None) -> None:
+    """Like ``pulumi`` on an unhandled exception: the error and where the project's code raised it."""
+    print(f"pg-dr: error: the program failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    frames = traceback.extract_tb(exc.__traceback__)
+    if project is not None:
+        frames = traceback.StackSummary.from_list([f for f in frames if Path(f.filename).is_relative_to(project)])
+    if frames:
+        print("".join(traceback.format_list(frames)), file=sys.stderr, end="")
 
 
 def _close_stray_event_loops() -> None:

@@ -209,3 +209,19 @@ def test_no_unclosed_event_loop_survives_a_command(capsys: pytest.CaptureFixture
     assert main(["check", "dev"]) == 0
     left = [o for o in gc.get_objects() if isinstance(o, asyncio.BaseEventLoop) and not o.is_closed()]
     assert left == []
+
+
+@pytest.mark.parametrize("command", [["check", "dev"], ["diff", "dev", "dev"], ["render", "dev", "--out", "out"]])
+def test_a_crashing_program_is_exit_2_with_its_own_frames(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 2, never 1 (which diff means "they differ"); the error and the program's lines, not the SDK's."""
+    (tmp_path / "Pulumi.yaml").write_text("name: other\nruntime: python\n")
+    (tmp_path / "__main__.py").write_text("import json\n\njson.loads('{broken')\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text("config: {}\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(command) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[1].startswith("pg-dr: error: the program failed: JSONDecodeError: ")
+    assert err[2:] == [f'  File "{tmp_path / "__main__.py"}", line 3, in <module>', "    json.loads('{broken')"]
+    assert not (tmp_path / "out").exists()
