@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 STACK  ?= dev
 OUT    ?= render/$(STACK)
+A      ?= dev
+B      ?= prod
+STACKS ?= dev prod
 
-.PHONY: venv render diff test test-unit test-artifact test-e2e snapshot lint clean
+.PHONY: venv render check diff test test-unit test-artifact test-e2e snapshot lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +21,21 @@ venv: $(VENV)/.installed
 render: venv
 	$(VENV)/bin/pg-dr render $(STACK) --out $(OUT)
 
-## Compare two stacks' renders (promotion review): make diff A=dev B=prod
+## Validate stacks offline, write nothing (pre-commit, CI): make check [STACKS="dev prod"]
+check: venv
+	$(VENV)/bin/pg-dr check $(STACKS)
+
+## Compare two stacks' renders (promotion review), dev -> prod unless A=... B=... are given.
+## pg-dr diff exits 0 (same), 1 (they differ) or 2 (error). make itself can only succeed or fail, so
+## "they differ" is a successful review here (said on the last line); an error fails. For the 0/1/2
+## status in a script, run .venv/bin/pg-dr diff A B directly.
 diff: venv
-	$(VENV)/bin/pg-dr diff $(A) $(B)
+	@status=0; $(VENV)/bin/pg-dr diff $(A) $(B) || status=$$?; \
+	case $$status in \
+	  0) echo "make diff: $(A) and $(B) render the same (pg-dr diff exit 0)" ;; \
+	  1) echo "make diff: $(A) and $(B) differ, review the above (pg-dr diff exit 1)" ;; \
+	  *) echo "make diff: pg-dr diff failed (exit $$status)" >&2; exit $$status ;; \
+	esac
 
 ## Every test tier (unit, artifact, end to end). Real-tool tiers need PostgreSQL, borg and sshd (see .ci/run).
 test: venv

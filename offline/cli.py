@@ -3,56 +3,136 @@
 ``pg-dr render STACK --out DIR`` runs ``__main__.py`` under the SDK's mocks with ``Pulumi.STACK.yaml``
 and writes what ``pulumi up`` would send, for review. No Pulumi CLI, network or credentials are
 needed: secret references become placeholders unless ``--resolve-secrets`` is given, and even then no
-secret value is written to disk.
+secret value is written to disk. ``pg-dr check STACK...`` validates without writing; ``pg-dr diff A B``
+compares two stacks for promotion.
+
+The project is found like ``pulumi`` finds it: the nearest ``Pulumi.yaml`` at or above the working
+directory, or ``--project-dir`` (before or after the subcommand). Exit status: 0 success (``diff``: the
+stacks render the same), 1 ``diff`` only: they differ, 2 error.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import gc
 import sys
+import tomllib
+import traceback
+from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pulumi
 
-from offline.engine import PROJECT_DIR, RenderError, render_stack
-from offline.output import write_render
+from offline.engine import RenderError, load_stack_file, render_stack
+from offline.output import render_texts, write_render
+from offline.project import ProjectError, check_project, find_project
+
+PACKAGE = "pg-dr"
+
+
+def version() -> str:
+    """The installed package's version, else the one in the checkout's ``pyproject.toml``."""
+    try:
+        return metadata.version(PACKAGE)
+    except metadata.PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        try:
+            return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
+
+
+def _project(args: argparse.Namespace) -> Path:
+    given = getattr(args, "project_dir", None)
+    project = check_project(given) if given is not None else find_project(Path.cwd())
+    print(f"pg-dr: project {project}", file=sys.stderr)
+    args.found_project = project
+    return project
+
+
+def _provider_config(project: Path, stack: str) -> Mapping[str, Any]:
+    """The stack file's provider keys (``kubernetes:context``, ``tailscale:tailnet``...) for the summary."""
+    return {k: v for k, v in load_stack_file(project, stack).items() if ":" in k}
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _render(args: argparse.Namespace) -> int:
-    render = render_stack(args.stack, project_dir=args.project_dir, resolve_secrets=args.resolve_secrets)
-    written = write_render(render, args.out)
-    for warning in render.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    project = _project(args)
+    render = render_stack(args.stack, project_dir=project, resolve_secrets=args.resolve_secrets)
+    written = write_render(render, args.out, _provider_config(project, args.stack))
+    _warn(render.warnings)
     print(
         f"rendered stack {args.stack}: {len(render.resources)} resources, {len(written)} files in {args.out} "
-        f"({render.seconds:.2f} s{', secrets resolved' if args.resolve_secrets else ', secrets as placeholders'})"
+        f"({render.seconds:.2f} s{', secrets resolved' if args.resolve_secrets else ', secrets as placeholders'}); "
+        f"review {Path(args.out) / 'summary.md'}"
     )
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    project = _project(args)
+    failed = 0
+    for stack in args.stacks:
+        try:
+            render = render_stack(stack, project_dir=project)
+            render_texts(render, _provider_config(project, stack))  # every file renders; nothing is written
+        except (RenderError, pulumi.RunError) as exc:
+            print(f"pg-dr: error: stack {stack}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        _warn(render.warnings)
+        print(f"ok: stack {stack}: {len(render.resources)} resources, {len(render.warnings)} warnings")
+    return 2 if failed else 0
 
 
 def _diff(args: argparse.Namespace) -> int:
     from offline.output import graph
     from offline.promotion import compare, format_diff
 
-    renders = [graph(render_stack(stack, project_dir=args.project_dir)) for stack in (args.a, args.b)]
+    project = _project(args)
+    renders = [graph(render_stack(stack, project_dir=project)) for stack in (args.a, args.b)]
     diff = compare(*renders)
     print(format_diff(diff), end="")
     return 1 if diff.differs else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    help_dir = "directory holding Pulumi.yaml and __main__.py (default: the nearest one at or above the cwd)"
     parser = argparse.ArgumentParser(prog="pg-dr", description=__doc__.splitlines()[0])
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help="directory holding Pulumi.yaml")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--project-dir", type=Path, default=None, help=help_dir)
+    # Also accepted after the subcommand; SUPPRESS keeps an absent one from hiding the one given before.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--project-dir", type=Path, default=argparse.SUPPRESS, help=help_dir)
     sub = parser.add_subparsers(dest="command", required=True)
-    render = sub.add_parser("render", help="render a stack offline for review")
+
+    render = sub.add_parser("render", parents=[common], help="render a stack offline for review")
     render.add_argument("stack", help="stack name (reads Pulumi.<stack>.yaml)")
-    render.add_argument("--out", type=Path, required=True, help="output directory")
+    render.add_argument(
+        "--out", type=Path, required=True, help="output directory, replaced as a whole (pg-dr's own, or empty)"
+    )
     render.add_argument(
         "--resolve-secrets", action="store_true", help="resolve secret references for real (still never written)"
     )
     render.set_defaults(run=_render)
+
+    check = sub.add_parser(
+        "check", parents=[common], help="validate stacks offline, write nothing (exit 0: valid, 2: error)"
+    )
+    check.add_argument("stacks", nargs="+", metavar="STACK", help="stack name(s) (reads Pulumi.<stack>.yaml)")
+    check.set_defaults(run=_check)
+
     diff = sub.add_parser(
-        "diff", help="compare two stacks' renders for promotion review (exit 0: same, 1: different, 2: error)"
+        "diff",
+        parents=[common],
+        help="compare two stacks' renders for promotion review (exit 0: same, 1: different, 2: error)",
     )
     diff.add_argument("a", help="the stack promoted from (e.g. dev)")
     diff.add_argument("b", help="the stack promoted to (e.g. prod)")
@@ -64,9 +144,36 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (RenderError, pulumi.RunError) as exc:
+    except (ProjectError, RenderError, pulumi.RunError) as exc:
         print(f"pg-dr: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # the program crashed: exit 2 (never 1, which `diff` means "differ")
+        _report_crash(exc, getattr(args, "found_project", None))
+        return 2
+    finally:
+        _close_stray_event_loops()
+
+
+def _report_crash(exc: BaseException, project: Path | None) -> None:
+    """Like ``pulumi`` on an unhandled exception: the error and where the project's code raised it."""
+    print(f"pg-dr: error: the program failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    frames = traceback.extract_tb(exc.__traceback__)
+    if project is not None:
+        frames = traceback.StackSummary.from_list([f for f in frames if Path(f.filename).is_relative_to(project)])
+    if frames:
+        print("".join(traceback.format_list(frames)), file=sys.stderr, end="")
+
+
+def _close_stray_event_loops() -> None:
+    """Close the event loops the SDK's mock monitor leaves in its worker threads.
+
+    ``pulumi.runtime.mocks`` calls ``_sync_await`` in executor threads, which create a loop per thread and
+    never close it; collected later, a loop may be finalized after its self-pipe socket and print
+    "Exception ignored in BaseEventLoop.__del__ ... Invalid file descriptor: -1" at exit.
+    """
+    for obj in gc.get_objects():
+        if isinstance(obj, asyncio.BaseEventLoop) and not obj.is_closed() and not obj.is_running():
+            obj.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

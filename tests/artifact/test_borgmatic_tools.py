@@ -8,6 +8,7 @@ from pathlib import Path
 from tests.support.backup_host import BORGMATIC
 from tests.support.render import render_config, render_stack
 from tests.support.stacks import stack
+from tests.support.tools import require_tool
 
 
 def _stack_configs() -> dict[str, str]:
@@ -41,6 +42,7 @@ def test_every_rendered_config_passes_real_borgmatic_validate(tmp_path: Path) ->
 
 
 def test_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    require_tool("systemd-analyze", "systemd")
     config = stack()
     config["pg-dr:backup"].update(
         borgmaticPath=BORGMATIC, homeDir=str(tmp_path), schedule={"kind": "systemd", "hour": 4, "minute": 5}

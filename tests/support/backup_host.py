@@ -22,6 +22,7 @@ from typing import Any
 from offline.engine import Render
 from tests.support.postgres import pg_bin_dir
 from tests.support.sshd import SshServer
+from tests.support.tools import require_borg, require_postgres
 
 SSH_KEY_VARIABLE = "PGDR_TEST_SSH_KEY"
 BORGMATIC = str(Path(sys.executable).parent / "borgmatic")
@@ -76,6 +77,7 @@ def install_stand_ins(server: SshServer) -> dict[str, str]:
 
 def init_repository(server: SshServer, path: str | None = None) -> tuple[str, str]:
     """``borg init --encryption repokey`` as the user; returns (repository path, passcommand)."""
+    require_borg()
     repo = path or str(server.home / "backups" / "borg")
     passfile = server.home / ".borg-passphrase"
     passfile.write_text(PASSPHRASE + "\n")
@@ -100,6 +102,7 @@ def host_stack(
     **backup: Any,
 ) -> dict[str, Any]:
     """A stack config (``config:`` mapping) with only ``pg-dr:backup`` (+ env secrets, unmanaged tailnet)."""
+    require_postgres()  # pgBinDir below
     section: dict[str, Any] = {
         "host": server.host,
         "port": server.port,

@@ -7,11 +7,13 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.support.postgres import PostgresServer
+from tests.support.tools import require_postgres
 
 
 @pytest.fixture
 def postgres_factory() -> Iterator[Callable[..., PostgresServer]]:
     """Start any number of servers (``postgres_factory(name="brew")``); all are stopped and removed after."""
+    require_postgres()
     servers: list[PostgresServer] = []
 
     def start(**kwargs) -> PostgresServer:

@@ -1,0 +1,159 @@
+#!/bin/sh
+# pg-dr render: command:remote:Command drill-run (create)
+# Runs when the resource is created or replaced (a `triggers` value changed); without an update
+# command pulumi-command also re-runs it on any other input change.
+# On pgdr@localhost port 22, as /bin/sh -c; stdin: none.
+# A review copy: pulumi-command sends this script quoted as one command string (see graph.json).
+
+set -eu
+umask 077
+PATH=/usr/bin:/bin:/usr/sbin:/sbin
+export PATH
+borg=/usr/bin/borg
+pg_restore=/usr/lib/postgresql/15/bin/pg_restore
+psql=/usr/lib/postgresql/15/bin/psql
+repo=/home/pgdr/backups/borg
+PGPASSFILE=/home/pgdr/.pgpass
+export PGPASSFILE
+BORG_PASSCOMMAND='cat /home/pgdr/.borg-passphrase'
+export BORG_PASSCOMMAND
+format=custom
+jobs=1
+host=127.0.0.1
+port=5432
+user=pgdr_drill
+maint=postgres
+scratch=miniflux_pgdr_drill
+marker='pg-dr restore drill scratch database (dropped after the drill)'
+dump=borgmatic/postgresql_databases/127.0.0.1:5432/miniflux
+work=$(mktemp -d "${TMPDIR:-/tmp}/pg-dr-drill.XXXXXXXX")
+created=0
+fail() {
+  echo "pg-dr drill: $*" >&2
+  exit 1
+}
+pg() {
+  db=$1
+  shift
+  "$psql" -X -q -A -t -w -v ON_ERROR_STOP=1 -h "$host" -p "$port" -U "$user" -d "$db" "$@"
+}
+cleanup() {
+  rc=$?
+  trap - EXIT
+  if [ "$created" -eq 1 ]; then
+    if printf '%s\n' 'DROP DATABASE IF EXISTS :"scratch" WITH (FORCE);' \
+        | pg "$maint" -v scratch="$scratch" -f - >/dev/null 2>"$work/drop.err"; then
+      echo "pg-dr drill: dropped the scratch database $scratch on $host:$port"
+    else
+      echo "pg-dr drill: could not drop the scratch database $scratch on $host:$port: $(cat "$work/drop.err")" >&2
+      rc=1
+    fi
+  fi
+  rm -rf "$work"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+now() {
+  perl -MTime::HiRes=time -e 'printf "%.3f\n", time' 2>/dev/null || date +%s
+}
+errors() {
+  tail -n 20 "$1" | tr '\n' ' '
+}
+COUNT_SQL="SELECT format('%s.%s', n.nspname, c.relname) || E'\t' || (xpath('/row/c/text()',
+  query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+  ORDER BY 1;"
+
+# 1. the latest archive and the dump in it
+archive=$("$borg" list --lock-wait 600 --last 1 --format '{archive}{NL}' "$repo" 2>"$work/err") \
+  || fail "borg list $repo failed: $(errors "$work/err")"
+[ -n "$archive" ] || fail "repository $repo has no archive"
+"$borg" list --lock-wait 600 --format '{type} {path}{NL}' "$repo::$archive" >"$work/list" 2>"$work/err" \
+  || fail "borg list $repo::$archive failed: $(errors "$work/err")"
+entry=$(grep -E -e '^- (.*/)?borgmatic/postgresql_databases/127[.]0[.]0[.]1:5432/miniflux$' "$work/list" | head -n 1 || true)
+[ -n "$entry" ] || fail "archive $archive holds no file dump $dump"
+path=${entry#? }
+echo "pg-dr drill: restoring $path from $repo::$archive into $scratch on $host:$port"
+
+# 2. the scratch database: never one the drill did not create
+existing=$(printf '%s\n' "SELECT 'exists:' || coalesce(shobj_description(oid, 'pg_database'), '')
+  FROM pg_database WHERE datname = :'scratch';" | pg "$maint" -v scratch="$scratch" -f - 2>"$work/err") \
+  || fail "cannot query $maint on $host:$port as $user: $(errors "$work/err")"
+if [ -n "$existing" ]; then
+  [ "$existing" = "exists:$marker" ] \
+    || fail "database $scratch exists on $host:$port and was not created by a pg-dr drill: refusing to touch it"
+  printf '%s\n' 'DROP DATABASE :"scratch" WITH (FORCE);' | pg "$maint" -v scratch="$scratch" -f - 2>"$work/err" \
+    || fail "cannot drop the leftover scratch database $scratch: $(errors "$work/err")"
+fi
+printf '%s\n' 'CREATE DATABASE :"scratch";' | pg "$maint" -v scratch="$scratch" -f - 2>"$work/err" \
+  || fail "cannot create the scratch database $scratch on $host:$port as $user (needs CREATEDB): $(errors "$work/err")"
+created=1
+printf '%s\n' "COMMENT ON DATABASE :\"scratch\" IS :'marker';" \
+  | pg "$maint" -v scratch="$scratch" -v marker="$marker" -f - 2>"$work/err" \
+  || fail "cannot mark the scratch database $scratch: $(errors "$work/err")"
+
+# 3. the restore, timed
+start=$(now)
+if [ "$format" = directory ]; then
+  mkdir "$work/extract"
+  (cd "$work/extract" && "$borg" extract --lock-wait 600 "$repo::$archive" "$path") 2>"$work/err" \
+    || fail "borg extract $repo::$archive $path failed: $(errors "$work/err")"
+  "$pg_restore" -w -h "$host" -p "$port" -U "$user" --dbname="$scratch" --no-owner --no-acl --exit-on-error \
+    --jobs="$jobs" "$work/extract/$path" 2>"$work/restore.err" \
+    || fail "pg_restore into $scratch failed: $(errors "$work/restore.err")"
+else
+  if ! { "$borg" extract --lock-wait 600 --stdout "$repo::$archive" "$path" 2>"$work/err"; echo $? >"$work/borg.rc"; } \
+      | "$pg_restore" -w -h "$host" -p "$port" -U "$user" --dbname="$scratch" --no-owner --no-acl --exit-on-error \
+        2>"$work/restore.err"; then
+    fail "pg_restore into $scratch failed: $(errors "$work/restore.err") $(errors "$work/err")"
+  fi
+  [ "$(cat "$work/borg.rc")" = 0 ] || fail "borg extract --stdout $repo::$archive $path failed: $(errors "$work/err")"
+fi
+end=$(now)
+seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
+
+# 4. row counts
+printf '%s\n' "$COUNT_SQL" | pg "$scratch" -f - >"$work/restored" 2>"$work/err" \
+  || fail "cannot count the rows of $scratch: $(errors "$work/err")"
+: >"$work/expected"
+
+printf '%s\n' "$COUNT_SQL" | "$psql" -X -q -A -t -w -v ON_ERROR_STOP=1 -h 127.0.0.1 -p 5432 -U borgmatic -d miniflux -f - >"$work/source" 2>"$work/err" \
+  || fail "cannot count the rows of the source miniflux on 127.0.0.1:5432: $(errors "$work/err")"
+compare() {
+  awk -F '\t' -v what="$3" '
+    FILENAME == ARGV[1] { want[$1] = $2; order[++n] = $1; next }
+    { got[$1] = $2; seen[++m] = $1 }
+    END {
+      for (i = 1; i <= n; i++) {
+        t = order[i]
+        if (!(t in got)) printf "table %s: expected %s, restored none (table missing)\n", t, want[t]
+        else if (got[t] + 0 != want[t] + 0) printf "table %s: expected %s, restored %s\n", t, want[t], got[t]
+      }
+      if (what == "source") for (i = 1; i <= m; i++) if (!(seen[i] in want))
+        printf "table %s: expected none (not in the source), restored %s\n", seen[i], got[seen[i]]
+    }' "$1" "$2"
+}
+compare "$work/expected" "$work/restored" expected >"$work/mismatch"
+if [ -f "$work/source" ]; then
+  compare "$work/source" "$work/restored" source >>"$work/mismatch"
+fi
+checked=$(cat "$work/expected" "$work/source" 2>/dev/null | wc -l | tr -d ' ')
+
+# 5. the result
+json() {
+  printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'
+}
+counts=$(awk -F '\t' 'BEGIN { printf "{" } { printf "%s\"%s\": %s", (NR > 1 ? ", " : ""), $1, $2 } END { printf "}" }' \
+  "$work/restored")
+echo "pg-dr-drill-result {\"archive\": \"$(json "$archive")\", \"dumpPath\": \"$(json "$path")\", \
+\"scratchDatabase\": \"$(json "$scratch")\", \"target\": \"$(json "$host:$port")\", \"restoreSeconds\": $seconds, \
+\"checkedTables\": $checked, \"ok\": $([ -s "$work/mismatch" ] && echo false || echo true), \"counts\": $counts}"
+if [ -s "$work/mismatch" ]; then
+  echo "pg-dr drill: restored row counts differ ($scratch from $repo::$archive):" >&2
+  sed -e 's/^/  /' "$work/mismatch" >&2
+  exit 1
+fi
+echo "pg-dr drill: OK - $checked table counts match; restore took ${seconds}s"
