@@ -61,8 +61,14 @@ def dumps(value: Any, depth: int = 0, expand: bool = True) -> str:
     return "{\n" + "".join(lines) + "\t" * depth + "}"
 
 
+def _printable(line: str) -> str:
+    """``line`` with control characters escaped (``\\x0a``), so it cannot end or break out of a comment."""
+    return "".join(ch if ch >= " " and ch != "\x7f" else f"\\x{ord(ch):02x}" for ch in line)
+
+
 def comment_lines(lines: list[str], depth: int) -> str:
-    return "".join(f"{chr(9) * depth}// {line}\n" if line else f"{chr(9) * depth}//\n" for line in lines)
+    """``//`` comment lines at ``depth`` tabs (a control character in a line is escaped, never written)."""
+    return "".join(f"{chr(9) * depth}// {_printable(line)}".rstrip(" ") + "\n" for line in lines)
 
 
 # ------------------------------------------------------------------------------------------- checking
@@ -73,8 +79,11 @@ def layout_problems(doc: Document, limit: int = 20) -> list[str]:
     def add(offset: int, message: str) -> None:
         problems.append(f"line {doc.line_col(offset)[0]}: {message}")
 
-    if "\r" in text:
-        add(text.index("\r"), "CRLF line ending (the API stores LF)")
+    if "\r\n" in text:
+        add(text.index("\r\n"), "CRLF line ending (the API stores LF)")
+    lone_cr = re.search("\r(?!\n)", text)
+    if lone_cr:
+        add(lone_cr.start(), "carriage return inside a line (the API replaces it with a space)")
     for match in re.finditer(r"[ \t]+(?=\n|$)", text):
         add(match.start(), "trailing whitespace")
     for match in re.finditer(r"\n[ \t]*\n[ \t]*\n", text):

@@ -24,6 +24,8 @@ from components.tailnet.evaluate import TestResult, evaluate
 from components.tailnet.rules import PROTOCOLS, RuleError, parse_ip, validate
 
 MERGED_NAME = "tailnet/policy.hujson"
+# A tailnet policy is a few KiB; 1 MiB bounds the parser, the layout check and the evaluator on any input.
+MAX_POLICY_BYTES = 1 << 20
 
 
 class TailnetPolicyError(pulumi.RunError):
