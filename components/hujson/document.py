@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -292,16 +292,6 @@ def parse(text: str, source: str = "<hujson>") -> Document:
 
 def loads(text: str) -> Any:
     return Document(text).value()
-
-
-def walk(node: Node, path: Path = ()) -> Iterator[tuple[Path, Node]]:
-    yield path, node
-    if node.kind == "object":
-        for (key, _, _), item in zip(node.keys, node.items, strict=True):
-            yield from walk(item, (*path, key))
-    elif node.kind == "array":
-        for i, item in enumerate(node.items):
-            yield from walk(item, (*path, i))
 
 
 # ------------------------------------------------------------------------------------------ splicing

@@ -10,6 +10,10 @@ policy), ``ipset:`` names, a tag, group or user against an address inside the ta
 (device addresses are not in the policy; addresses outside them, like subnet routes, are decided:
 no device holds them), grants with ``srcPosture`` or ``via``. A test whose outcome depends on an
 undecided match is reported as undecided, never as passed.
+
+A test destination names one host: a prefix (``10.0.0.0/8:22``, even ``100.64.0.16/32:22``, or a
+``hosts`` alias to one) is not evaluated as the range it covers. Tailscale's API fails such tests
+("test(s) failed") where a range-wide evaluation would pass them, so they are undecided here.
 """
 
 from __future__ import annotations
@@ -207,6 +211,19 @@ def _host_identity(host: str, policy: dict[str, Any]) -> Identity | None:
     return None
 
 
+def _is_prefix(host: str, policy: dict[str, Any]) -> bool:
+    """A test host written as a prefix (``a.b.c.d/n``) or a ``hosts`` alias to one, not a single address."""
+    hosts = policy.get("hosts")
+    value = hosts.get(host, host) if isinstance(hosts, dict) else host
+    return isinstance(value, str) and "/" in value
+
+
+PREFIX_DESTINATION = (
+    "the destination is a prefix, not one address: Tailscale's API fails such a test, "
+    "so write one address (or a hosts alias to one) and its port"
+)
+
+
 def run_test(test: dict[str, Any], label: str, policy: dict[str, Any], all_rules: list[Rule]) -> list[TestResult]:
     """One result per destination of a test."""
     protocol = parse_protocol(str(test["proto"])) if "proto" in test else PROTOCOLS["tcp"]
@@ -217,6 +234,9 @@ def run_test(test: dict[str, Any], label: str, policy: dict[str, Any], all_rules
             host_name, port = parse_test_destination(dst)
             host = _host_identity(host_name, policy)
             what = f"{test['src']} -> {dst}"
+            if _is_prefix(host_name, policy):
+                results.append(TestResult(label, "undecided", f"{expect} {what}: {PREFIX_DESTINATION}"))
+                continue
             if not who or host is None:
                 reason = "source" if not who else "destination"
                 results.append(

@@ -159,3 +159,23 @@ def test_posture_and_via_make_a_match_undecided() -> None:
 )
 def test_selector_matching(identity: Identity, selector: str, expected: bool | None) -> None:
     assert matches(identity, selector, POLICY) is expected
+
+
+@pytest.mark.parametrize("destination", ["10.0.0.0/8:22", "100.64.0.16/32:22", "lan:22", "192.168.50.0/24:22"])
+def test_a_prefix_destination_is_undecided_never_passed(destination: str) -> None:
+    """Tailscale's API fails such tests ("test(s) failed") even where every address of the prefix is allowed."""
+    rules = [grant(["tag:homelab"], ["*"], ["tcp:22"])]
+    for expect in ("accept", "deny"):
+        assert verdicts(rules, [{"src": "tag:homelab", expect: [destination]}]) == [
+            (
+                "undecided",
+                f"{expect} tag:homelab -> {destination}: the destination is a prefix, not one address: "
+                "Tailscale's API fails such a test, so write one address (or a hosts alias to one) and its port",
+            )
+        ]
+
+
+def test_a_single_address_destination_is_still_decided() -> None:
+    rules = [grant(["tag:homelab"], ["192.168.50.0/24"], ["tcp:22"])]
+    tests = [{"src": "tag:homelab", "accept": ["192.168.50.10:22", "offsite:22"], "deny": ["10.0.0.1:22"]}]
+    assert [status for status, _ in verdicts(rules, tests)] == ["passed"] * 3
