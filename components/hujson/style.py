@@ -135,6 +135,7 @@ def _check(doc: Document, node: Node, depth: int, add: Any) -> None:
         return
     expanded = any("\n" in gap for gap in [*gaps, tail])  # hujson.Format's rule for one entry per line
     starts = _entry_starts(node)
+    aligned = _alignments(doc, node, gaps) if node.kind == "object" and expanded else []
     for i, item in enumerate(node.items):
         gap = gaps[i]
         if expanded:
@@ -152,7 +153,7 @@ def _check(doc: Document, node: Node, depth: int, add: Any) -> None:
         if before_comma and not _gap_has_comment(before_comma):
             add(item.end, "space before comma")
         if node.kind == "object":
-            _check_member(doc, node, i, expanded, gaps, add)
+            _check_member(doc, node, i, aligned[i] if expanded else " ", add)
         _check(doc, item, depth + 1, add)
     if expanded:
         own = tail.rfind("\n")
@@ -168,40 +169,42 @@ def _check(doc: Document, node: Node, depth: int, add: Any) -> None:
         add(node.start, f"one-line object or array longer than {LINE_LIMIT - 2} characters (the API expands it)")
 
 
-def _check_member(doc: Document, node: Node, i: int, expanded: bool, gaps: list[str], add: Any) -> None:
+def _check_member(doc: Document, node: Node, i: int, want: str, add: Any) -> None:
+    """The member name and ``:`` of entry ``i``; ``want`` is the gap its value should follow the ``:`` by."""
     text = doc.text
     _, _, key_end = node.keys[i]
     colon = text.index(":", key_end)
     if text[key_end:colon] and not _gap_has_comment(text[key_end:colon]):
         add(key_end, "no space between a member name and its ':'")
     gap = text[colon + 1 : node.items[i].start]
-    want = _aligned_gap(doc, node, i, gaps) if expanded else " "
     if not _gap_has_comment(gap) and "\n" not in gap and gap != want:
         what = "aligned with the other one-line members of its block" if want != " " else "one space after ':'"
         add(colon + 1, f"value not {what} (expected {len(want)} space(s))")
 
 
-def _single_line(doc: Document, node: Node, i: int) -> bool:
-    return "\n" not in doc.text[node.keys[i][1] : node.items[i].end]
+def _alignments(doc: Document, node: Node, gaps: list[str]) -> list[str]:
+    """Per member of a multi-line object, the spaces after ``:`` that align it with its run of one-line members.
 
-
-def _aligned_gap(doc: Document, node: Node, i: int, gaps: list[str]) -> str:
-    """The spaces after ``:`` that align member ``i`` with its run of consecutive one-line members.
-
-    A run ends at a member with a multi-line value (not aligned itself) and before a member preceded
-    by a blank line or a comment line.
+    A run of consecutive one-line members is aligned to its longest name (in UTF-8 bytes, as
+    ``hujson.Format`` counts); it ends at a member with a multi-line value (not aligned itself: one
+    space) and before a member preceded by a blank line or a comment line. One pass over the members.
     """
-    if not _single_line(doc, node, i):
-        return " "
+    text, count = doc.text, len(node.items)
+    widths = [len(text[start:end].encode()) for _, start, end in node.keys]
+    want, run = [" "] * count, []
 
-    def starts_run(j: int) -> bool:
-        return j == 0 or gaps[j].count("\n") > 1
+    def flush() -> None:
+        width = max((widths[j] for j in run), default=0)
+        for j in run:
+            want[j] = " " * (width - widths[j] + 1)
+        run.clear()
 
-    first = i
-    while not starts_run(first) and _single_line(doc, node, first - 1):
-        first -= 1
-    last = i
-    while last + 1 < len(node.items) and _single_line(doc, node, last + 1) and not starts_run(last + 1):
-        last += 1
-    width = max(node.keys[j][2] - node.keys[j][1] for j in range(first, last + 1))
-    return " " * (width - (node.keys[i][2] - node.keys[i][1]) + 1)
+    for i in range(count):
+        if text.find("\n", node.keys[i][1], node.items[i].end) >= 0:
+            flush()
+            continue
+        if i == 0 or gaps[i].count("\n") > 1:
+            flush()
+        run.append(i)
+    flush()
+    return want

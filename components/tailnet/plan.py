@@ -153,6 +153,10 @@ def plan_additions(base: Document, additions: dict[str, list[tuple[list[str], di
 
 def merge_policy(base_text: str, source: str, backup_source: str, databases: Sequence[DatabaseConfig]) -> MergedPolicy:
     """Validate the base, add what the backup targets need, and prove the result offline."""
+    size = len(base_text.encode("utf-8", "surrogatepass"))
+    if size > MAX_POLICY_BYTES:
+        limit = f"more than the {MAX_POLICY_BYTES} bytes a policy may have"
+        raise TailnetPolicyError([f"pg-dr:tailnet.policyFile: {source} is {size} bytes, {limit}"])
     try:
         base = Document(base_text, source)
     except HujsonError as exc:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
-from components.tailnet.evaluate import Identity, evaluate, matches
+from components.tailnet.evaluate import MAX_CHECKS, Identity, evaluate, matches
 
 POLICY: dict[str, Any] = {
     "groups": {"group:admins": ["alice@example.com"], "group:family": ["alice@example.com", "bob@example.com"]},
@@ -179,3 +180,19 @@ def test_a_single_address_destination_is_still_decided() -> None:
     rules = [grant(["tag:homelab"], ["192.168.50.0/24"], ["tcp:22"])]
     tests = [{"src": "tag:homelab", "accept": ["192.168.50.10:22", "offsite:22"], "deny": ["10.0.0.1:22"]}]
     assert [status for status, _ in verdicts(rules, tests)] == ["passed"] * 3
+
+
+def test_evaluation_is_bounded_and_what_is_left_is_undecided() -> None:
+    """Thousands of tests against thousands of grants fit in 1 MiB; evaluating them all took minutes."""
+    count = 700  # 700 tests x 700 grants: more rule checks than MAX_CHECKS
+    rules = [grant(["tag:homelab"], ["tag:k8s"], ["*"]) for _ in range(count)]
+    tests = [{"src": "tag:homelab", "accept": [f"tag:k8s:{i + 1}"]} for i in range(count)]
+    started = time.perf_counter()
+    results = verdicts(rules, tests)
+    assert time.perf_counter() - started < 10.0
+    statuses = [status for status, _ in results]
+    evaluated = MAX_CHECKS // count
+    assert statuses == ["passed"] * evaluated + ["undecided"] * (count - evaluated)
+    assert results[-1][1] == (
+        f"accept tag:homelab -> tag:k8s:{count}: not evaluated (the policy's tests x rules exceed {MAX_CHECKS} checks)"
+    )

@@ -99,6 +99,15 @@ def test_an_oversize_policy_fails_the_render_with_the_key(tmp_path: Path) -> Non
     ]
 
 
+def test_merge_policy_refuses_an_oversize_text_itself() -> None:
+    text = "{}\n" + " " * MAX_POLICY_BYTES
+    with pytest.raises(TailnetPolicyError) as info:
+        merge_policy(text, "big.hujson", "tag:homelab", DATABASES)
+    assert info.value.problems == [
+        f"{KEY}: big.hujson is {MAX_POLICY_BYTES + 3} bytes, more than the {MAX_POLICY_BYTES} bytes a policy may have"
+    ]
+
+
 # ------------------------------------------------------------------------------------ bytes as they are
 CR_POLICY = (
     b"{\n"
