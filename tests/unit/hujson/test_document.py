@@ -142,6 +142,50 @@ def test_the_layout_check_is_linear_in_the_size_of_the_policy() -> None:
     assert time.perf_counter() - started < 2.0
 
 
+KEPT_BY_FORMAT = {
+    "one-line array of one expanded object": (
+        '{\n\t"grants": [{\n\t\t"src": ["tag:a"],\n\t\t"dst": ["tag:b"],\n\t\t"ip":  ["tcp:22"],\n\t}],\n}\n'
+    ),
+    "one-line array of two expanded objects": (
+        '{\n\t"acls": [{\n\t\t"action": "accept",\n\t\t"src":    ["tag:a"],\n'
+        '\t\t"dst":    ["tag:b:22"],\n\t}, {\n\t\t"action": "accept",\n\t\t"src":    ["tag:b"],\n'
+        '\t\t"dst":    ["tag:a:22", "tag:c:22", "tag:d:22", "tag:e:22", "tag:f:22"],\n\t}],\n}\n'
+    ),
+    "one-line object holding an expanded array": '{"tests": [\n\t{"src": "tag:a", "accept": ["tag:b:22"]},\n]}\n',
+}
+
+
+@pytest.mark.parametrize("text", KEPT_BY_FORMAT.values(), ids=list(KEPT_BY_FORMAT))
+def test_what_hujson_format_keeps_is_not_a_layout_problem(text: str) -> None:
+    """``[{`` ... ``}]``: the array has no newline of its own, so hujson.Format keeps it on its line and the
+    object at the array's depth; only its lines are measured against the 80 columns, not the whole text."""
+    assert layout_problems(parse(text)) == []
+
+
+def test_a_one_line_array_of_an_expanded_object_still_needs_the_right_depth() -> None:
+    text = '{\n\t"grants": [{\n\t\t\t"src": ["tag:a"],\n\t\t}],\n}\n'
+    assert layout_problems(parse(text)) == [
+        "line 3: entry not indented with 2 tab(s)",
+        "line 4: closing bracket not on its own line indented with 1 tab(s)",
+    ]
+    long_line = '{\n\t"a": [{\n\t\t"b": 1,\n\t}, ' + ", ".join(['"xxxxxxxx"'] * 8) + "],\n}\n"
+    assert layout_problems(parse(long_line)) == [
+        "line 2: one-line object or array longer than 78 characters (the API expands it)"
+    ]
+
+
+def test_nested_one_line_values_are_measured_as_hujson_format_measures_them() -> None:
+    """Format counts ", " after every entry, nested ones too: [[1], [1], ...] of 12 is 60 characters but 86 wide."""
+    value = {"k": [[1]] * 12}
+    one_line = '{\n\t"k": ' + "[" + ", ".join(["[1]"] * 12) + "],\n}\n"
+    assert len(one_line.splitlines()[1]) < 78
+    assert layout_problems(parse(one_line)) == [
+        "line 2: one-line object or array longer than 78 characters (the API expands it)"
+    ]
+    assert dumps(value) == '{\n\t"k": [\n' + "\t\t[1],\n" * 12 + "\t],\n}"
+    assert layout_problems(parse(dumps(value) + "\n")) == []
+
+
 def test_the_project_base_policy_is_canonical() -> None:
     from components.project import PROJECT_DIR
 
