@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from components.tailnet.rules import (
@@ -234,7 +234,7 @@ MAX_CHECKS = 400_000
 
 @dataclass
 class _Budget:
-    left: int = MAX_CHECKS
+    left: int = field(default_factory=lambda: MAX_CHECKS)
 
     def spend(self, checks: int) -> bool:
         self.left -= checks
