@@ -1,9 +1,10 @@
 """TailnetPolicy: the tailnet policy file with the grants the backups need, proven before Tailscale sees it.
 
 The base policy (``pg-dr:tailnet.policyFile``, human-edited HuJSON) gets one grant and one policy test
-per backup database tag and port (:mod:`components.tailnet.plan`). Everything is validated while the
-component is constructed, before any resource registers: a broken policy stops the program with
-:class:`~components.tailnet.plan.TailnetPolicyError` listing every problem.
+per backup database tag and port (:mod:`components.tailnet.plan`). It is read as bytes, from a regular
+file of at most 1 MiB, and decoded as strict UTF-8 with every byte kept (CR and CRLF included).
+Everything is validated while the component is constructed, before any resource registers: a broken
+policy stops the program with :class:`~components.tailnet.plan.TailnetPolicyError` listing every problem.
 
 With ``manage: true`` the merged text becomes a ``tailscale.Acl`` (which owns the whole policy
 document); with ``manage: false`` nothing is sent, but the policy is still merged, validated and
@@ -33,6 +34,15 @@ def _policy_error(message: str) -> TailnetPolicyError:
     return TailnetPolicyError([f"pg-dr:tailnet.policyFile: {message}"])
 
 
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
 def read_policy_bytes(path: Path, limit: int = MAX_POLICY_BYTES) -> bytes:
     """The bytes of a regular file of at most ``limit`` bytes, without ever blocking on the open or the read.
 
@@ -44,7 +54,7 @@ def read_policy_bytes(path: Path, limit: int = MAX_POLICY_BYTES) -> bytes:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO, device or socket"
+            kind = next((name for test, name in _NOT_REGULAR if test(info.st_mode)), "not a file")
             raise _policy_error(f"{path} is {kind}, not a regular file")
         if info.st_size > limit:
             raise _policy_error(f"{path} is {info.st_size} bytes, more than the {limit} bytes a policy may have")
