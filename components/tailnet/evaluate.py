@@ -261,15 +261,15 @@ def run_test(
             if _is_prefix(host_name, policy):
                 results.append(TestResult(label, "undecided", f"{expect} {what}: {PREFIX_DESTINATION}"))
                 continue
-            if not budget.spend(len(all_rules) * len(who)):
-                detail = f"{expect} {what}: not evaluated (the policy's tests x rules exceed {MAX_CHECKS} checks)"
-                results.append(TestResult(label, "undecided", detail))
-                continue
             if not who or host is None:
                 reason = "source" if not who else "destination"
                 results.append(
                     TestResult(label, "undecided", f"{expect} {what}: the {reason} cannot be resolved offline")
                 )
+                continue
+            if not budget.spend(len(all_rules) * len(who)):
+                detail = f"{expect} {what}: not evaluated (the policy's tests x rules exceed {MAX_CHECKS} checks)"
+                results.append(TestResult(label, "undecided", detail))
                 continue
             verdicts = {r.label: _tri_all(allows(r, w, host, protocol, port, policy) for w in who) for r in all_rules}
             allowed = _tri_any(verdicts.values())
