@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,8 +142,12 @@ class _Parser:
             if ch in _WS:
                 self.pos += 1
             elif text.startswith("//", self.pos):
+                # Only LF ends a line comment (a lone CR does not), as in Tailscale's parser, which also
+                # rejects a line comment that reaches the end of the file without one.
                 newline = text.find("\n", self.pos)
-                self.pos = n if newline < 0 else newline + 1
+                if newline < 0:
+                    raise self.fail("line comment at the end of the file without a final newline")
+                self.pos = newline + 1
             elif text.startswith("/*", self.pos):
                 close = text.find("*/", self.pos + 2)
                 if close < 0:
@@ -290,16 +294,6 @@ def loads(text: str) -> Any:
     return Document(text).value()
 
 
-def walk(node: Node, path: Path = ()) -> Iterator[tuple[Path, Node]]:
-    yield path, node
-    if node.kind == "object":
-        for (key, _, _), item in zip(node.keys, node.items, strict=True):
-            yield from walk(item, (*path, key))
-    elif node.kind == "array":
-        for i, item in enumerate(node.items):
-            yield from walk(item, (*path, i))
-
-
 # ------------------------------------------------------------------------------------------ splicing
 @dataclass(frozen=True)
 class Insert:
@@ -317,6 +311,12 @@ def splice(text: str, inserts: Iterable[Insert]) -> str:
         last = ins.offset
     out.append(text[last:])
     return "".join(out)
+
+
+def line_ending(text: str) -> str:
+    """The line ending for new lines: CRLF when most lines of ``text`` end in CRLF, else LF."""
+    crlf = text.count("\r\n")
+    return "\r\n" if crlf > text.count("\n") - crlf else "\n"
 
 
 def _line_start(text: str, offset: int) -> int | None:
@@ -338,17 +338,20 @@ def append_entries(text: str, container: Node, block: str, depth: int) -> list[I
     ``block`` consists of lines ending in ``\\n``, each entry followed by its comma. When the closing
     bracket starts its own line the block goes right before that line (after any trailing comments),
     so the container's existing text is untouched; a missing comma after the last entry is the only
-    byte added elsewhere.
+    byte added elsewhere. New lines end like most lines of ``text`` (:func:`line_ending`): ``block``'s
+    ``\\n`` become ``\\r\\n`` in a CRLF file.
     """
+    eol = line_ending(text)
+    block = block.replace("\n", eol)
     inserts: list[Insert] = []
     if container.items and container.items[-1].comma is None:
         inserts.append(Insert(container.items[-1].end, ","))
     own_line = _line_start(text, container.close)
     if own_line is not None and container.items:
-        sep = "" if _previous_line_blank(text, own_line) else "\n"
+        sep = "" if _previous_line_blank(text, own_line) else eol
         inserts.append(Insert(own_line, sep + block))
     elif own_line is not None:
         inserts.append(Insert(own_line, block))
     else:
-        inserts.append(Insert(container.close, "\n" + block + "\t" * depth))
+        inserts.append(Insert(container.close, eol + block + "\t" * depth))
     return inserts

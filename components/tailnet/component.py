@@ -1,9 +1,10 @@
 """TailnetPolicy: the tailnet policy file with the grants the backups need, proven before Tailscale sees it.
 
 The base policy (``pg-dr:tailnet.policyFile``, human-edited HuJSON) gets one grant and one policy test
-per backup database tag and port (:mod:`components.tailnet.plan`). Everything is validated while the
-component is constructed, before any resource registers: a broken policy stops the program with
-:class:`~components.tailnet.plan.TailnetPolicyError` listing every problem.
+per backup database tag and port (:mod:`components.tailnet.plan`). It is read as bytes, from a regular
+file of at most 1 MiB, and decoded as strict UTF-8 with every byte kept (CR and CRLF included).
+Everything is validated while the component is constructed, before any resource registers: a broken
+policy stops the program with :class:`~components.tailnet.plan.TailnetPolicyError` listing every problem.
 
 With ``manage: true`` the merged text becomes a ``tailscale.Acl`` (which owns the whole policy
 document); with ``manage: false`` nothing is sent, but the policy is still merged, validated and
@@ -13,6 +14,8 @@ anything that needs the tailnet grant (the borgmatic verification): the Acl, or 
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +27,58 @@ import pulumi_tailscale as tailscale
 from components.borgmatic.config import DatabaseConfig
 from components.project import project_directory
 from components.tailnet.config import TailnetConfig
-from components.tailnet.plan import MERGED_NAME, MergedPolicy, TailnetPolicyError, merge_policy
+from components.tailnet.plan import MAX_POLICY_BYTES, MERGED_NAME, MergedPolicy, TailnetPolicyError, merge_policy
+
+
+def _policy_error(message: str) -> TailnetPolicyError:
+    return TailnetPolicyError([f"pg-dr:tailnet.policyFile: {message}"])
+
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def read_policy_bytes(path: Path, limit: int = MAX_POLICY_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes, without ever blocking on the open or the read.
+
+    A FIFO, a device (``/dev/zero``) or a directory is refused by ``fstat`` on a non-blocking descriptor
+    before anything is read, and at most ``limit + 1`` bytes are read (a file that grows meanwhile).
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in _NOT_REGULAR if test(info.st_mode)), "not a file")
+            raise _policy_error(f"{path} is {kind}, not a regular file")
+        if info.st_size > limit:
+            raise _policy_error(f"{path} is {info.st_size} bytes, more than the {limit} bytes a policy may have")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise _policy_error(f"{path} has more than the {limit} bytes a policy may have")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def decode_policy(data: bytes, path: Path) -> str:
+    """UTF-8 text with every byte kept: no newline translation (a lone CR stays a CR, CRLF stays CRLF)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise _policy_error(f"{path} is not UTF-8 (invalid byte 0x{data[exc.start]:02x} on line {line})") from None
 
 
 def read_policy_file(policy_file: str, project_dir: Path) -> tuple[str, str]:
@@ -32,13 +86,12 @@ def read_policy_file(policy_file: str, project_dir: Path) -> tuple[str, str]:
     path = Path(policy_file)
     path = path if path.is_absolute() else project_dir / path
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_policy_bytes(path)
     except FileNotFoundError:
-        raise TailnetPolicyError(
-            [f"pg-dr:tailnet.policyFile: {policy_file!r} does not exist (looked for {path}, relative to {project_dir})"]
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TailnetPolicyError([f"pg-dr:tailnet.policyFile: cannot read {path}: {exc}"]) from None
+        raise _policy_error(f"{policy_file!r} does not exist (looked for {path}, relative to {project_dir})") from None
+    except OSError as exc:
+        raise _policy_error(f"cannot read {path}: {exc.strerror or exc}") from None
+    text = decode_policy(data, path)
     try:
         name = str(path.resolve().relative_to(project_dir.resolve()))
     except ValueError:
@@ -98,4 +151,4 @@ class TailnetPolicy(pulumi.ComponentResource):
         }
 
 
-__all__ = ["TailnetPolicy", "TailnetPolicyArgs", "TailnetPolicyError", "read_policy_file"]
+__all__ = ["MAX_POLICY_BYTES", "TailnetPolicy", "TailnetPolicyArgs", "TailnetPolicyError", "read_policy_file"]

@@ -24,6 +24,9 @@ from components.tailnet.evaluate import TestResult, evaluate
 from components.tailnet.rules import PROTOCOLS, RuleError, parse_ip, validate
 
 MERGED_NAME = "tailnet/policy.hujson"
+# A tailnet policy is a few KiB; 1 MiB bounds the parser, the layout check and the evaluator on any input.
+MAX_POLICY_BYTES = 1 << 20
+MAX_UNDECIDED_WARNINGS = 20  # one warning each; the rest are counted in one more
 
 
 class TailnetPolicyError(pulumi.RunError):
@@ -151,6 +154,10 @@ def plan_additions(base: Document, additions: dict[str, list[tuple[list[str], di
 
 def merge_policy(base_text: str, source: str, backup_source: str, databases: Sequence[DatabaseConfig]) -> MergedPolicy:
     """Validate the base, add what the backup targets need, and prove the result offline."""
+    size = len(base_text.encode("utf-8", "surrogatepass"))
+    if size > MAX_POLICY_BYTES:
+        limit = f"more than the {MAX_POLICY_BYTES} bytes a policy may have"
+        raise TailnetPolicyError([f"pg-dr:tailnet.policyFile: {source} is {size} bytes, {limit}"])
     try:
         base = Document(base_text, source)
     except HujsonError as exc:
@@ -181,7 +188,11 @@ def merge_policy(base_text: str, source: str, backup_source: str, databases: Seq
     failed = [f"{_test_location(base, r.label)}{r}" for r in results if r.status == "failed"]
     if failed:
         raise TailnetPolicyError(failed)
-    warnings = [f"{source}: policy test {r}" for r in results if r.status == "undecided"]
+    undecided = [f"{source}: policy test {r}" for r in results if r.status == "undecided"]
+    warnings = undecided[:MAX_UNDECIDED_WARNINGS]
+    if len(undecided) > MAX_UNDECIDED_WARNINGS:
+        more = len(undecided) - MAX_UNDECIDED_WARNINGS
+        warnings.append(f"{source}: {more} more policy tests are undecided offline (see testsUndecided)")
     warnings += _layout_warnings(base, merged)
     return MergedPolicy(text, source, [a.grant for a in grants], [a.test for a in tests], results, warnings)
 

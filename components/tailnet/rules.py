@@ -248,8 +248,8 @@ def _check_grant(problems: Problems, path: tuple[str | int, ...], grant: Any, po
     if not isinstance(grant, dict):
         problems.add(path, "a grant must be an object with src, dst and ip or app")
         return
-    for key in ("src", "dst"):
-        _strings(problems, (*path, key), grant.get(key), policy)
+    for key in ("src", "dst"):  # Tailscale accepts an empty list: the grant then matches nothing
+        _strings(problems, (*path, key), grant.get(key), policy, allow_empty=True)
     if "via" in grant:
         _strings(problems, (*path, "via"), grant["via"], policy)
     if "ip" not in grant and "app" not in grant:
@@ -271,11 +271,12 @@ def _check_acl(problems: Problems, path: tuple[str | int, ...], acl: Any, policy
         return
     if acl.get("action") != "accept":
         problems.add((*path, "action"), 'must be "accept"')
-    _strings(problems, (*path, "src" if "src" in acl else "users"), acl.get("src", acl.get("users")), policy)
-    dst_key = "dst" if "dst" in acl else "ports"
+    src_key = "users" if "users" in acl and "src" not in acl else "src"  # legacy names only when used
+    _strings(problems, (*path, src_key), acl.get(src_key), policy, allow_empty=True)  # empty: matches nothing
+    dst_key = "ports" if "ports" in acl and "dst" not in acl else "dst"
     dst = acl.get(dst_key)
-    if not isinstance(dst, list) or not dst:
-        problems.add((*path, dst_key), 'must be a non-empty array of "host:ports"')
+    if not isinstance(dst, list):
+        problems.add((*path, dst_key), 'must be an array of "host:ports"')
         return
     for j, entry in enumerate(dst):
         try:
@@ -284,9 +285,14 @@ def _check_acl(problems: Problems, path: tuple[str | int, ...], acl: Any, policy
             problems.add((*path, dst_key, j), f"{json.dumps(entry)}: {exc}")
             continue
         _check_selector(problems, (*path, dst_key, j), host, policy)
-    if "proto" in acl:
+    _check_proto(problems, path, acl)
+
+
+def _check_proto(problems: Problems, path: tuple[str | int, ...], rule: dict[str, Any]) -> None:
+    """The optional ``proto`` of an acl or a test."""
+    if "proto" in rule:
         try:
-            parse_protocol(str(acl["proto"]))
+            parse_protocol(str(rule["proto"]))
         except RuleError as exc:
             problems.add((*path, "proto"), str(exc))
 
@@ -314,8 +320,4 @@ def _check_test(problems: Problems, path: tuple[str | int, ...], test: Any, poli
                 problems.add((*path, key, j), str(exc))
                 continue
             _check_selector(problems, (*path, key, j), host, policy)
-    if "proto" in test:
-        try:
-            parse_protocol(str(test["proto"]))
-        except RuleError as exc:
-            problems.add((*path, "proto"), str(exc))
+    _check_proto(problems, path, test)

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components.hujson.document import Document, HujsonError, Insert, append_entries, loads, parse, splice
-from components.hujson.style import dumps, layout_problems
+from components.hujson.document import (
+    Document,
+    HujsonError,
+    Insert,
+    append_entries,
+    line_ending,
+    loads,
+    parse,
+    splice,
+)
+from components.hujson.style import comment_lines, dumps, layout_problems
 from components.tailnet.plan import plan_additions
 
 # ------------------------------------------------------------------------------------------- parsing
@@ -52,6 +62,7 @@ SYNTAX_ERRORS = [
     ('{\n\t"a": [\n', 3, 1, "unexpected end of file: array opened at <hujson>:2:7 is not closed with ']'"),
     ("", 1, 1, "empty document: expected a value"),
     ("{} / x", 1, 4, "unexpected '/': comments start with // or /*"),
+    ("{}\n// no final newline", 2, 1, "line comment at the end of the file without a final newline"),
 ]
 
 
@@ -61,6 +72,13 @@ def test_syntax_errors_name_line_and_column(text: str, line: int, col: int, mess
         parse(text)
     assert (info.value.line, info.value.col, info.value.message) == (line, col, message)
     assert str(info.value) == f"<hujson>:{line}:{col}: {message}"
+
+
+def test_only_lf_ends_a_line_comment() -> None:
+    text = '{\n\t"grants": [\n\t\t// off:\r\t\t{"src": ["*"]},\r\n\t\t2,\r\n\t],\n}\n'
+    assert loads(text) == {"grants": [2]}  # a lone CR does not end the comment; CRLF does
+    doc = parse(text)
+    assert doc.line_col(doc.node_at(("grants", 0)).start) == (4, 3)  # lines are counted at LF
 
 
 # ------------------------------------------------------------------------------------------- layout
@@ -90,6 +108,82 @@ def test_layout_problems_find_what_the_api_would_reformat() -> None:
         "line 5: missing trailing comma after the last entry of a multi-line object or array",
     ]
     assert layout_problems(parse('{\r\n\t"a": 1,\r\n}\n'))[0] == "line 1: CRLF line ending (the API stores LF)"
+    assert layout_problems(parse('{\n\t// a\rb\n\t"a": 1,\n}\n')) == [
+        "line 2: carriage return inside a line (the API replaces it with a space)"
+    ]
+
+
+def test_generated_comment_lines_cannot_break_out_of_the_comment() -> None:
+    assert comment_lines(["db x\n}, {\r"], 1) == "\t// db x\\x0a}, {\\x0d\n"
+
+
+def test_alignment_runs_end_at_blank_lines_comments_and_multi_line_values() -> None:
+    text = (
+        '{\n\t"a":   1,\n\t"bbb": 2,\n\n\t"cc": 3,\n\t// note\n\t"d": 4,\n'
+        '\t"e": [\n\t\t1,\n\t],\n\t"f":    5,\n\t"gggg": 6,\n\t"é":   7,\n}\n'
+    )
+    assert layout_problems(parse(text)) == []  # é is 2 bytes, aligned like hujson.Format counts
+    assert layout_problems(parse(text.replace('"a":   1', '"a": 1').replace('"f":    5', '"f": 5'))) == [
+        "line 2: value not aligned with the other one-line members of its block (expected 3 space(s))",
+        "line 11: value not aligned with the other one-line members of its block (expected 4 space(s))",
+    ]
+
+
+def test_the_layout_check_is_linear_in_the_size_of_the_policy() -> None:
+    """8,000 tagOwners entries took 54 s when every member rescanned its alignment run."""
+    count = 8000
+    width = len(f'"tag:t{count - 1}"')
+    members = "".join(f'\t\t"tag:t{i}":{" " * (width - len(f"tag:t{i}") - 1)}["group:admins"],\n' for i in range(count))
+    doc = parse('{\n\t"tagOwners": {\n' + members + "\t},\n}\n")
+    started = time.perf_counter()
+    assert layout_problems(doc) == []
+    misaligned = parse('{\n\t"tagOwners": {\n' + members.replace(":  ", ": ") + "\t},\n}\n")
+    assert len(layout_problems(misaligned)) == 20
+    assert time.perf_counter() - started < 2.0
+
+
+KEPT_BY_FORMAT = {
+    "one-line array of one expanded object": (
+        '{\n\t"grants": [{\n\t\t"src": ["tag:a"],\n\t\t"dst": ["tag:b"],\n\t\t"ip":  ["tcp:22"],\n\t}],\n}\n'
+    ),
+    "one-line array of two expanded objects": (
+        '{\n\t"acls": [{\n\t\t"action": "accept",\n\t\t"src":    ["tag:a"],\n'
+        '\t\t"dst":    ["tag:b:22"],\n\t}, {\n\t\t"action": "accept",\n\t\t"src":    ["tag:b"],\n'
+        '\t\t"dst":    ["tag:a:22", "tag:c:22", "tag:d:22", "tag:e:22", "tag:f:22"],\n\t}],\n}\n'
+    ),
+    "one-line object holding an expanded array": '{"tests": [\n\t{"src": "tag:a", "accept": ["tag:b:22"]},\n]}\n',
+}
+
+
+@pytest.mark.parametrize("text", KEPT_BY_FORMAT.values(), ids=list(KEPT_BY_FORMAT))
+def test_what_hujson_format_keeps_is_not_a_layout_problem(text: str) -> None:
+    """``[{`` ... ``}]``: the array has no newline of its own, so hujson.Format keeps it on its line and the
+    object at the array's depth; only its lines are measured against the 80 columns, not the whole text."""
+    assert layout_problems(parse(text)) == []
+
+
+def test_a_one_line_array_of_an_expanded_object_still_needs_the_right_depth() -> None:
+    text = '{\n\t"grants": [{\n\t\t\t"src": ["tag:a"],\n\t\t}],\n}\n'
+    assert layout_problems(parse(text)) == [
+        "line 3: entry not indented with 2 tab(s)",
+        "line 4: closing bracket not on its own line indented with 1 tab(s)",
+    ]
+    long_line = '{\n\t"a": [{\n\t\t"b": 1,\n\t}, ' + ", ".join(['"xxxxxxxx"'] * 8) + "],\n}\n"
+    assert layout_problems(parse(long_line)) == [
+        "line 2: one-line object or array longer than 78 characters (the API expands it)"
+    ]
+
+
+def test_nested_one_line_values_are_measured_as_hujson_format_measures_them() -> None:
+    """Format counts ", " after every entry, nested ones too: [[1], [1], ...] of 12 is 60 characters but 86 wide."""
+    value = {"k": [[1]] * 12}
+    one_line = '{\n\t"k": ' + "[" + ", ".join(["[1]"] * 12) + "],\n}\n"
+    assert len(one_line.splitlines()[1]) < 78
+    assert layout_problems(parse(one_line)) == [
+        "line 2: one-line object or array longer than 78 characters (the API expands it)"
+    ]
+    assert dumps(value) == '{\n\t"k": [\n' + "\t\t[1],\n" * 12 + "\t],\n}"
+    assert layout_problems(parse(dumps(value) + "\n")) == []
 
 
 def test_the_project_base_policy_is_canonical() -> None:
@@ -103,6 +197,29 @@ def test_the_project_base_policy_is_canonical() -> None:
 
 def test_splice_keeps_every_byte_between_insertions() -> None:
     assert splice("abcdef", [Insert(4, "X"), Insert(0, "<"), Insert(6, ">")]) == "<abcdXef>"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a\nb\r\nc\r\n", "\r\n"),
+        ("a\r\nb\nc\n", "\n"),
+        ("a\r\nb\n", "\n"),
+        ("a\rb\rc\n", "\n"),
+        ("{}", "\n"),
+    ],
+)
+def test_line_ending_is_the_one_most_lines_use(text: str, expected: str) -> None:
+    assert line_ending(text) == expected
+
+
+def test_append_entries_in_a_crlf_file_writes_crlf_lines() -> None:
+    text = '{\r\n\t"g": [\r\n\t\t1,\r\n\t],\r\n}\r\n'
+    out = splice(text, append_entries(text, parse(text).node_at(("g",)), "\t\t// new\n\t\t2,\n", depth=1))
+    assert out == '{\r\n\t"g": [\r\n\t\t1,\r\n\r\n\t\t// new\r\n\t\t2,\r\n\t],\r\n}\r\n'
+    one_line = '{"g": [1]}\r\n'
+    out = splice(one_line, append_entries(one_line, parse(one_line).node_at(("g",)), "\t\t2,\n", depth=1))
+    assert out == '{"g": [1,\r\n\t\t2,\r\n\t]}\r\n'
 
 
 @pytest.mark.parametrize(
@@ -247,3 +364,38 @@ def test_property_dumps_is_canonical_and_round_trips(value: Any) -> None:
     text = dumps(value) + "\n"
     assert loads(text) == json.loads(json.dumps(value))
     assert layout_problems(parse(text)) == []
+
+
+def _without_inserts(output: str, inserts: list[Insert]) -> str:
+    """``output`` with the inserted texts taken out again (insertions at one offset keep their order)."""
+    out, shift = output, 0
+    for ins in sorted(inserts, key=lambda i: i.offset):
+        at = ins.offset + shift
+        assert out[at : at + len(ins.text)] == ins.text
+        out = out[:at] + out[at + len(ins.text) :]
+    return out
+
+
+@st.composite
+def mixed_line_endings(draw: Any) -> tuple[str, Any]:
+    """A policy document whose line breaks are a random mix of LF and CRLF."""
+    text, value, _ = draw(hujson_documents(POLICIES))
+    parts = text.split("\n")
+    crlf = draw(st.lists(st.booleans(), min_size=len(parts) - 1, max_size=len(parts) - 1))
+    return "".join(part + ("\r\n" if cr else "\n") for part, cr in zip(parts, crlf, strict=False)) + parts[-1], value
+
+
+@given(mixed_line_endings())
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+def test_property_splicing_keeps_every_byte_of_a_mixed_lf_crlf_base(doc: tuple[str, Any]) -> None:
+    text, value = doc
+    inserts = plan_additions(Document(text), GENERATED)
+    output = splice(text, inserts)
+    assert _without_inserts(output, inserts) == text  # every original byte, in order, outside the insertions
+    eol = line_ending(text)
+    for insert in inserts:  # the new lines end the way most of the file's lines do, and nothing else has a CR
+        assert insert.text.replace(eol, "").count("\n") == 0 and insert.text.replace(eol, "").count("\r") == 0
+    expected = json.loads(json.dumps(value))
+    expected.setdefault("grants", []).append(GENERATED["grants"][0][1])
+    expected.setdefault("tests", []).append(GENERATED["tests"][0][1])
+    assert loads(output) == expected

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
-from components.tailnet.evaluate import Identity, evaluate, matches
+from components.tailnet.evaluate import MAX_CHECKS, Identity, evaluate, matches
 
 POLICY: dict[str, Any] = {
     "groups": {"group:admins": ["alice@example.com"], "group:family": ["alice@example.com", "bob@example.com"]},
@@ -159,3 +160,39 @@ def test_posture_and_via_make_a_match_undecided() -> None:
 )
 def test_selector_matching(identity: Identity, selector: str, expected: bool | None) -> None:
     assert matches(identity, selector, POLICY) is expected
+
+
+@pytest.mark.parametrize("destination", ["10.0.0.0/8:22", "100.64.0.16/32:22", "lan:22", "192.168.50.0/24:22"])
+def test_a_prefix_destination_is_undecided_never_passed(destination: str) -> None:
+    """Tailscale's API fails such tests ("test(s) failed") even where every address of the prefix is allowed."""
+    rules = [grant(["tag:homelab"], ["*"], ["tcp:22"])]
+    for expect in ("accept", "deny"):
+        assert verdicts(rules, [{"src": "tag:homelab", expect: [destination]}]) == [
+            (
+                "undecided",
+                f"{expect} tag:homelab -> {destination}: the destination is a prefix, not one address: "
+                "Tailscale's API fails such a test, so write one address (or a hosts alias to one) and its port",
+            )
+        ]
+
+
+def test_a_single_address_destination_is_still_decided() -> None:
+    rules = [grant(["tag:homelab"], ["192.168.50.0/24"], ["tcp:22"])]
+    tests = [{"src": "tag:homelab", "accept": ["192.168.50.10:22", "offsite:22"], "deny": ["10.0.0.1:22"]}]
+    assert [status for status, _ in verdicts(rules, tests)] == ["passed"] * 3
+
+
+def test_evaluation_is_bounded_and_what_is_left_is_undecided() -> None:
+    """Thousands of tests against thousands of grants fit in 1 MiB; evaluating them all took minutes."""
+    count = 700  # 700 tests x 700 grants: more rule checks than MAX_CHECKS
+    rules = [grant(["tag:homelab"], ["tag:k8s"], ["*"]) for _ in range(count)]
+    tests = [{"src": "tag:homelab", "accept": [f"tag:k8s:{i + 1}"]} for i in range(count)]
+    started = time.perf_counter()
+    results = verdicts(rules, tests)
+    assert time.perf_counter() - started < 10.0
+    statuses = [status for status, _ in results]
+    evaluated = MAX_CHECKS // count
+    assert statuses == ["passed"] * evaluated + ["undecided"] * (count - evaluated)
+    assert results[-1][1] == (
+        f"accept tag:homelab -> tag:k8s:{count}: not evaluated (the policy's tests x rules exceed {MAX_CHECKS} checks)"
+    )

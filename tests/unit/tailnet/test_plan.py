@@ -205,3 +205,17 @@ def test_base_without_an_array_and_nothing_to_add_is_sent_unchanged(missing: str
     merged = merge_policy(base, "base.hujson", "tag:homelab", [])
     assert merged.text == base
     assert merged.added_grants == [] and merged.added_tests == []
+
+
+def test_undecided_tests_beyond_the_evaluation_bound_are_one_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    import components.tailnet.evaluate as evaluate_module
+
+    monkeypatch.setattr(evaluate_module, "MAX_CHECKS", 10)
+    base = BASE_FILE.read_text()
+    tests = "".join(f'\t\t{{"src": "tag:homelab", "deny": ["tag:nas:{1000 + i}"]}},\n' for i in range(40))
+    merged = merge(base.replace('\t"tests": [\n', '\t"tests": [\n' + tests), PROD_DATABASES)
+    undecided = [r for r in merged.results if r.status == "undecided"]
+    assert len(undecided) > 21 and len(merged.warnings) == 21
+    assert merged.warnings[-1] == (
+        f"policy/tailnet.hujson: {len(undecided) - 20} more policy tests are undecided offline (see testsUndecided)"
+    )

@@ -239,3 +239,25 @@ def test_acls_ssh_and_hosts_are_checked_too() -> None:
         f'{F}:16:30: acls[0].dst[1]: "backup" is not a user, group:, tag:, autogroup:, IP/CIDR or a host in hosts',
         f"{F}:23:15: ssh[0].dst[0]: tag:nas is not declared in tagOwners (Tailscale rejects undeclared tags)",
     ]
+
+
+def test_empty_src_and_dst_lists_are_accepted_like_tailscale_does() -> None:
+    """An empty ``src`` or ``dst`` is valid policy (the rule matches nothing): it must not stop a render."""
+    extra = (
+        '\t"acls": [\n\t\t{"action": "accept", "src": [], "dst": []},\n\t],\n'
+        '\t"grants": [\n\t\t{"src": [], "dst": ["tag:k8s"], "ip": ["*"]},\n'
+        '\t\t{"src": ["tag:homelab"], "dst": [], "ip": ["*"]},\n'
+    )
+    merged = merge(BASE.replace('\t"grants": [\n', extra))
+    assert merged.added_grants == [{"src": ["tag:homelab"], "dst": ["tag:k8s"], "ip": ["tcp:5432"]}]
+    assert {r.status for r in merged.results} == {"passed"}  # the empty rules allow nothing
+
+
+def test_src_and_dst_must_still_be_arrays() -> None:
+    extra = '\t"acls": [\n\t\t{"action": "accept", "src": "tag:homelab"},\n\t],\n\t"grants": [\n'
+    with pytest.raises(TailnetPolicyError) as info:
+        merge(BASE.replace('\t"grants": [\n', extra))
+    assert info.value.problems == [
+        f"{F}:10:31: acls[0].src: must be an array",
+        f'{F}:10:3: acls[0].dst: must be an array of "host:ports"',
+    ]
