@@ -25,6 +25,7 @@ import pulumi
 import pulumi_tailscale as tailscale
 
 from components.borgmatic.config import DatabaseConfig
+from components.outputs import RENDER_FILES
 from components.project import project_directory
 from components.tailnet.config import TailnetConfig
 from components.tailnet.plan import MAX_POLICY_BYTES, MERGED_NAME, MergedPolicy, TailnetPolicyError, merge_policy
@@ -136,7 +137,7 @@ class TailnetPolicy(pulumi.ComponentResource):
             )
         self.dependency = self.acl or self
         self.summary = self._summary(args.tailnet, source)
-        self.register_outputs({**self.summary, "renderFiles": {MERGED_NAME: self.merged.text}})
+        self.register_outputs({**self.summary, RENDER_FILES: {MERGED_NAME: self.merged.text}})
 
     def _summary(self, cfg: TailnetConfig, source: str) -> dict[str, Any]:
         results = self.merged.results
