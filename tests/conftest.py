@@ -1,8 +1,10 @@
 """Shared pytest fixtures, and the test tiers: a test's tier is the directory it lives in.
 
 ``tests/unit`` (the program under the SDK's mocks, pure functions), ``tests/artifact`` (real tools check
-rendered artifacts: borgmatic, systemd-analyze, /bin/sh, the CNPG CRD schemas) and ``tests/e2e`` (real
-PostgreSQL, borg, borgmatic and sshd end to end). ``-m "not artifact and not e2e"`` selects the unit tier.
+rendered artifacts: borgmatic, systemd-analyze, /bin/sh, the CNPG CRD schemas), ``tests/fault`` (the remote
+scripts under faults and hostile hosts: cut stdin, signals, planted temp files, alias paths, concurrent
+writers, failed reloads, a kill-point sweep; bounded to well under 90 s) and ``tests/e2e`` (real PostgreSQL,
+borg, borgmatic and sshd end to end). ``-m "not artifact and not fault and not e2e"`` selects the unit tier.
 
 A tool a test needs and the machine lacks skips it, naming the Debian package (``tests/support/tools.py``,
 called by the fixtures that start servers); under CI (``CI=true``) it fails the run instead.
@@ -19,7 +21,7 @@ from tests.support.sshd_fixtures import root_sshd, sshd_server  # noqa: F401
 from tests.support.tools import require_postgres
 
 TESTS = Path(__file__).resolve().parent
-TIERS = {"artifact": pytest.mark.artifact, "e2e": pytest.mark.e2e}
+TIERS = {"artifact": pytest.mark.artifact, "fault": pytest.mark.fault, "e2e": pytest.mark.e2e}
 
 
 def _tier(item: pytest.Item) -> str:

@@ -88,8 +88,8 @@ class RemoteCommands:
         """Deliver ``text`` to ``path`` (0600) atomically; removing the resource moves the file aside."""
         return self.command(
             suffix,
-            delivery.deliver_file(path, "600", after_change=after_change, always=always),
-            delete=delivery.remove_file(path, before_remove=before_remove, after_remove=after_remove),
+            delivery.deliver_file(path, "600", after_change=after_change, always=always, text=text),
+            delete=delivery.remove_file(path, before_remove=before_remove, after_remove=after_remove, text=text),
             stdin=text,
             triggers=[path, digest(text)],
             depends_on=depends_on,
@@ -105,12 +105,15 @@ class RemoteCommands:
         *,
         depends_on: Sequence[pulumi.Resource],
     ) -> remote.Command:
-        """Splice the secret ``block`` into the pgpass file at ``path``; removing the resource takes it out."""
+        """Splice the secret ``block`` into the pgpass file at ``path``; removing the resource takes it out.
+
+        The stdin is the block behind its length-and-digest header (:func:`delivery.frame`).
+        """
         return self.command(
             suffix,
             delivery.deliver_pgpass(path, begin, end),
             delete=delivery.remove_pgpass(path, begin, end),
-            stdin=block,
+            stdin=pulumi.Output.secret(block.apply(delivery.frame)),
             triggers=[path, pulumi.Output.secret(block.apply(digest))],
             depends_on=depends_on,
             secret=True,

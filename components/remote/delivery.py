@@ -1,54 +1,101 @@
 """Atomic delivery of files and of a managed ``.pgpass`` block on the backup host (scripts in ``sh/``).
 
-Every script is POSIX sh plus tools macOS and Debian both ship (``mktemp``, ``cmp``, ``grep -c -x``,
-``head``/``tail``, ``sed -n``). Scripts carry paths and labels only: file contents, and so every secret,
-arrive on stdin, never in a command string or the environment.
+Every script is POSIX sh plus tools macOS and Debian both ship (``mktemp -d``, ``cmp``, ``grep -c -x``,
+``head``/``tail``, ``sed -n``, ``find -mmin``, ``sha256sum`` or ``shasum -a 256``). Scripts carry paths,
+labels, lengths and digests of non-secret content only: file contents, and so every secret, arrive on
+stdin, never in a command string or the environment.
 
-Delivery (:func:`deliver_file` / :func:`deliver_pgpass`) is atomic: content is written to a temp file in
-the target's directory, compared with what is there (identical: nothing changes), the current file is
-copied to ``<file>.pg-dr-previous``, and the temp file is renamed over the target with its mode set.
-Removal (:func:`remove_file` / :func:`remove_pgpass`) never deletes data: it receives the content this
-resource delivered on stdin (the provider replays the stored stdin on delete) and acts only if the file
-still holds exactly that, so the old resource's delete after a replacement (Pulumi creates the new one
-first) leaves the new version alone. A removed file is moved to ``<file>.pg-dr-removed-<UTC time>``; a
-removed pgpass block leaves the user's lines and the previous file beside.
+* **What arrived is what was sent.** A file's script carries its byte length and sha256; a pgpass block
+  (secret) travels behind a ``pg-dr-stdin <bytes> <sha256>`` header line on stdin (:func:`frame`) and
+  must run from its BEGIN line to its END line. A stdin cut short (a dropped connection) changes nothing
+  and fails.
+* **Private temporaries.** Everything a run writes first lives in one ``mktemp -d`` directory (0700) in
+  the target's directory, removed on exit and on HUP/INT/TERM/PIPE; what SIGKILL left, the next run
+  removes (``.pg-dr.*`` older than ten minutes). A target directory that the group or others can write
+  is refused. The new file is renamed over the target (atomic: same directory, same filesystem).
+* **History.** The replaced (or removed) version goes to ``<file>.pg-dr-history/<UTC time>-<n>`` (never
+  overwritten; removed versions end in ``-removed``); the newest :data:`KEEP` entries are kept.
+* **Ownership.** Each delivery records the configured path it delivered through (``owner`` in the
+  history directory; one record per pgpass block). A removal whose path is not the recorded one, while
+  the recorded path reaches the same file (a new ``homeDir`` through a symlink, a case change on
+  macOS), leaves everything in place. A removal also acts only if the file (or block) still holds
+  exactly what this resource delivered (the provider replays the stored stdin on delete), so the old
+  resource's delete after a replacement leaves the new version alone.
+* **One writer at a time.** A ``<file>.pg-dr.lock`` directory serialises the runs on one target (the
+  backup's and the drill's pgpass blocks share a file); a lock whose process is gone is taken over.
+* **Activation converges.** ``after_change`` runs after a change and on every later run until a run
+  completed it (and ``always``) for this content: a failed reload is retried by the next ``up``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 
 from components.remote.shell import q, script
 
 SH = Path(__file__).resolve().parent / "sh"
+KEEP = 10  # history entries kept per file
+HEADER = "pg-dr-stdin"
 
 
-def _prelude(target: str, mode: str) -> str:
-    return script(SH, "delivery-prelude.sh", TARGET=q(target), MODE=q(mode))
+def frame(block: str) -> str:
+    """The stdin of a pgpass script: a header line with the block's length and sha256, then the block."""
+    data = block.encode()
+    return f"{HEADER} {len(data)} {hashlib.sha256(data).hexdigest()}\n{block}"
 
 
-def deliver_file(target: str, mode: str = "600", after_change: str = "", always: str = "") -> str:
-    """Write stdin to ``target`` atomically; ``after_change`` runs when it changed, ``always`` every time."""
-    on_change = script(SH, "on-change.sh", HOOK=after_change.strip()) if after_change.strip() else ""
-    return _prelude(target, mode) + script(
-        SH, "deliver-file.sh", ON_CHANGE=on_change, ALWAYS=always.strip() + "\n" if always.strip() else ""
+def _prelude(target: str, mode: str, owner: str) -> str:
+    return script(SH, "delivery-prelude.sh", TARGET=q(target), MODE=q(mode), OWNER=owner, KEEP=str(KEEP))
+
+
+def _size_and_digest(text: str) -> dict[str, str]:
+    data = text.encode()
+    return {"LENGTH": str(len(data)), "SHA256": hashlib.sha256(data).hexdigest()}
+
+
+def deliver_file(target: str, mode: str = "600", after_change: str = "", always: str = "", *, text: str) -> str:
+    """Write stdin (which must be ``text``) to ``target`` atomically.
+
+    ``after_change`` runs when it changed (and again until a run completed it), ``always`` every time.
+    """
+    checks = _size_and_digest(text)
+    activate = ""
+    if after_change.strip() or always.strip():
+        activate = script(
+            SH,
+            "activate.sh",
+            AFTER_CHANGE=after_change.strip(),
+            ALWAYS=always.strip(),
+            SHA256=checks["SHA256"],
+        )
+    return _prelude(target, mode, "owner") + script(SH, "deliver-file.sh", ACTIVATE=activate, **checks)
+
+
+def remove_file(target: str, before_remove: str = "", after_remove: str = "", *, text: str) -> str:
+    """Move ``target`` to its history if this resource still owns it and it holds ``text``; never delete."""
+    return _prelude(target, "600", "owner") + script(
+        SH,
+        "remove-file.sh",
+        BEFORE_REMOVE=before_remove.strip(),
+        AFTER_REMOVE=after_remove.strip(),
+        **_size_and_digest(text),
     )
 
 
-def remove_file(target: str, before_remove: str = "", after_remove: str = "") -> str:
-    """Move ``target`` aside if it still holds exactly stdin (what this resource delivered); never delete."""
-    return script(
-        SH, "remove-file.sh", TARGET=q(target), BEFORE_REMOVE=before_remove.strip(), AFTER_REMOVE=after_remove.strip()
-    )
+def _owner(begin: str) -> str:
+    """The owner record of one block (each component keeps its own block in the file)."""
+    return "owner-" + (re.sub(r"[^A-Za-z0-9]+", "-", begin).strip("-") or "block")
 
 
 def _pgpass_script(target: str, begin: str, end: str, body: str) -> str:
-    """A pgpass script: the block on stdin is read and the current block located before ``body`` runs."""
-    return _prelude(target, "600") + script(SH, "pgpass-functions.sh", BEGIN=q(begin), END=q(end)) + script(SH, body)
+    functions = script(SH, "pgpass-functions.sh", BEGIN=q(begin), END=q(end))
+    return _prelude(target, "600", _owner(begin)) + functions + script(SH, body)
 
 
 def deliver_pgpass(target: str, begin: str, end: str) -> str:
-    """Splice the block on stdin into the pgpass file (replacing ours, keeping the user's lines), mode 0600.
+    """Splice the block on stdin (:func:`frame`) into the pgpass file, keeping the user's lines, mode 0600.
 
     ``begin``/``end`` name the block's marker lines (each component keeps its own block).
     """
@@ -56,5 +103,5 @@ def deliver_pgpass(target: str, begin: str, end: str) -> str:
 
 
 def remove_pgpass(target: str, begin: str, end: str) -> str:
-    """Take our block out if it is still exactly the one on stdin; the user's lines and the previous file stay."""
+    """Take our block out if this resource still owns it and it is exactly the one on stdin (:func:`frame`)."""
     return _pgpass_script(target, begin, end, "pgpass-remove.sh")

@@ -36,6 +36,11 @@ def _remove(target: Path) -> str:
     return delivery.remove_pgpass(str(target), files.PGPASS_BEGIN, files.PGPASS_END)
 
 
+def _framed(block: bytes) -> bytes:
+    """The stdin the provider sends: the block behind its length-and-digest header line."""
+    return delivery.frame(block.decode()).encode()
+
+
 def _merge(existing: bytes | None, block: bytes | None) -> bytes:
     return merge_pgpass(existing, block, files.PGPASS_BEGIN, files.PGPASS_END)
 
@@ -59,11 +64,11 @@ def test_shell_splice_matches_the_reference_merge(tmp_path: Path, before, after,
     content = text.encode() + (b"\n" if final_newline and text else b"")
     target.write_bytes(content)
     block = b"# BEGIN pg-dr\nh:5432:*:u:a\\:b\\\\c d\n# END pg-dr\n"
-    proc = _run_sh(_deliver(target), tmp_path, block)
+    proc = _run_sh(_deliver(target), tmp_path, _framed(block))
     assert proc.returncode == 0, proc.stderr
     assert target.read_bytes() == _merge(content, block)
     assert target.stat().st_mode & 0o777 == 0o600
-    proc = _run_sh(_remove(target), tmp_path, block)
+    proc = _run_sh(_remove(target), tmp_path, _framed(block))
     assert proc.returncode == 0, proc.stderr
     assert target.read_bytes() == _merge(content, None)
 
@@ -71,6 +76,6 @@ def test_shell_splice_matches_the_reference_merge(tmp_path: Path, before, after,
 def test_shell_refuses_a_malformed_block(tmp_path: Path) -> None:
     target = tmp_path / "pgpass"
     target.write_bytes(b"# BEGIN pg-dr\nmine\n")
-    proc = _run_sh(_deliver(target), tmp_path, b"# BEGIN pg-dr\nx\n# END pg-dr\n")
+    proc = _run_sh(_deliver(target), tmp_path, _framed(b"# BEGIN pg-dr\nx\n# END pg-dr\n"))
     assert proc.returncode == 1 and b"malformed pg-dr block (1 BEGIN, 0 END lines)" in proc.stderr
     assert target.read_bytes() == b"# BEGIN pg-dr\nmine\n"

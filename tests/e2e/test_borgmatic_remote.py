@@ -74,6 +74,12 @@ def _snapshot(home: Path) -> dict[str, tuple[int, int, bytes]]:
     }
 
 
+def _history(path: Path) -> list[Path]:
+    """The history entries of ``path`` (``<path>.pg-dr-history/<UTC time>-<n>[-removed]``), oldest first."""
+    directory = Path(f"{path}.pg-dr-history")
+    return sorted(p for p in directory.glob("2*")) if directory.exists() else []
+
+
 def _ok(steps) -> list[tuple[str, str]]:
     for step in steps:
         assert step.ok, f"{step.name} {step.op} failed:\n{step.proc.stdout}\n{step.proc.stderr}"
@@ -117,8 +123,9 @@ def test_apply_lands_files_with_modes_and_a_second_apply_changes_nothing(sshd_se
         assert proc.stdout.strip().endswith("unchanged"), proc.stdout
     assert _snapshot(server.home) == before
     # the only previous version is the user's own .pgpass from before the first apply
-    (previous,) = server.home.rglob("*.pg-dr-previous")
-    assert previous.name == ".pgpass.pg-dr-previous" and previous.read_bytes() == USER_PGPASS
+    (previous,) = (p for p in server.home.rglob("*") if p.parent.name.endswith(".pg-dr-history") and p.name[0] == "2")
+    assert previous.parent.name == ".pgpass.pg-dr-history" and previous.read_bytes() == USER_PGPASS
+    assert previous.stat().st_mode & 0o777 == 0o600 and previous.parent.stat().st_mode & 0o777 == 0o700
     new_calls = (server.home / "launchctl.log").read_text()[len(launchctl_calls) :]
     assert new_calls == f"print gui/{server.uid}/io.pg-dr.borgmatic\n"  # already loaded: no reload
 
@@ -150,18 +157,21 @@ def test_changed_config_keeps_the_previous_version(sshd_server: SshServer) -> No
     assert "holds another version" in steps[3].proc.stdout and "holds another version" in steps[5].proc.stdout
     assert config_file.read_text() == second_commands["borgmatic-config"]["stdin"]
     assert "k8s-pg" not in config_file.read_text()
-    previous = Path(f"{config_file}.pg-dr-previous")
+    (previous,) = _history(config_file)
     assert previous.read_text() == first_commands["borgmatic-config"]["stdin"]
     assert previous.stat().st_mode & 0o777 == 0o600
     assert pgpass.read_bytes() == _expected_block(server, second) + USER_PGPASS
     assert b"k8s-pg" not in pgpass.read_bytes()
-    previous_pgpass = Path(f"{pgpass}.pg-dr-previous")
+    previous_pgpass = _history(pgpass)[-1]
     assert previous_pgpass.read_bytes() == first_pgpass and previous_pgpass.stat().st_mode & 0o777 == 0o600
 
     # and back: the user's lines survive every apply
     _ok(engine.apply(_render(server, first)))
     assert pgpass.read_bytes() == first_pgpass
-    assert previous.read_text() == second_commands["borgmatic-config"]["stdin"]
+    assert [p.read_text() for p in _history(config_file)] == [
+        first_commands["borgmatic-config"]["stdin"],
+        second_commands["borgmatic-config"]["stdin"],
+    ]
 
 
 def test_delete_moves_files_aside_and_keeps_the_users_lines(sshd_server: SshServer) -> None:
@@ -179,14 +189,15 @@ def test_delete_moves_files_aside_and_keeps_the_users_lines(sshd_server: SshServ
     ]
     assert steps[-1].proc is None  # preflight has nothing to undo
     config_dir = server.home / ".config" / "borgmatic"
-    (removed,) = config_dir.glob("config.yaml.pg-dr-removed-*")
-    assert removed.read_text() == commands["borgmatic-config"]["stdin"]
+    (removed,) = _history(config_dir / "config.yaml")
+    assert removed.name.endswith("-removed") and removed.read_text() == commands["borgmatic-config"]["stdin"]
     assert not (config_dir / "config.yaml").exists()
-    (plist,) = (server.home / "Library" / "LaunchAgents").glob("io.pg-dr.borgmatic.plist.pg-dr-removed-*")
-    assert plist.read_text() == commands["borgmatic-schedule"]["stdin"]
+    (plist,) = _history(server.home / "Library" / "LaunchAgents" / "io.pg-dr.borgmatic.plist")
+    assert plist.name.endswith("-removed") and plist.read_text() == commands["borgmatic-schedule"]["stdin"]
     assert f"bootout gui/{server.uid}/io.pg-dr.borgmatic" in (server.home / "launchctl.log").read_text()
     assert pgpass.read_bytes() == USER_PGPASS  # our block out, the user's bytes untouched
-    assert reveal(commands["borgmatic-pgpass"]["stdin"]).encode() in Path(f"{pgpass}.pg-dr-previous").read_bytes()
+    block = reveal(commands["borgmatic-pgpass"]["stdin"]).split("\n", 1)[1]  # behind its header line
+    assert block.encode() + USER_PGPASS == _history(pgpass)[-1].read_bytes()
 
 
 def test_a_wrong_host_key_is_refused(sshd_server: SshServer) -> None:
@@ -251,7 +262,9 @@ def test_systemd_schedule_is_enabled_and_disabled(sshd_server: SshServer) -> Non
         f"{runtime} --user daemon-reload",
     ]
     assert not (unit_dir / "io.pg-dr.borgmatic.timer").exists()
-    assert len(list(unit_dir.glob("io.pg-dr.borgmatic.*.pg-dr-removed-*"))) == 2
+    for unit in ("io.pg-dr.borgmatic.service", "io.pg-dr.borgmatic.timer"):
+        (removed,) = _history(unit_dir / unit)
+        assert removed.name.endswith("-removed")
 
 
 def test_ssh_agent_authentication(sshd_server: SshServer, monkeypatch: pytest.MonkeyPatch) -> None:

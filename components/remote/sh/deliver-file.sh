@@ -1,3 +1,9 @@
-cat > "$tmp"
-install_tmp
-@ON_CHANGE@@ALWAYS@echo "pg-dr: $target $state"
+mkdir -p "$dir"
+begin
+receive
+check_received "$work/in" @LENGTH@ @SHA256@
+lock
+check_target
+install_new "$work/in"
+claim
+@ACTIVATE@echo "pg-dr: $target $state"

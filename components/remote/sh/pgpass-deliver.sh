@@ -1,3 +1,6 @@
-splice "$tmp.in"
-install_tmp
+mkdir -p "$dir"
+prepare
+splice "$work/block"
+install_new "$work/new"
+claim
 echo "pg-dr: $target $state"

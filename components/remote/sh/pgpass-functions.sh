@@ -1,27 +1,53 @@
-begin=@BEGIN@
-end=@END@
+begin_line=@BEGIN@
+end_line=@END@
+
+# stdin is one header line "pg-dr-stdin <bytes> <sha256>" then the block: the digest of a secret block
+# is secret-derived, so it travels with the block on stdin (secret, never logged), not in this script
+# (the provider prints command strings in its errors). A cut stdin fails the check; so does a block
+# that does not run from its BEGIN line to its END line and a final newline.
+receive_block() {
+  receive
+  header=$(head -n 1 "$work/in")
+  tail -n +2 "$work/in" >"$work/block"
+  case $header in
+    "pg-dr-stdin "*" "*) ;;
+    *) refuse "stdin for $target arrived incomplete (no pg-dr-stdin header line): nothing changed" ;;
+  esac
+  check_received "$work/block" "$(echo "$header" | cut -d ' ' -f 2)" "$(echo "$header" | cut -d ' ' -f 3)"
+  if [ "$(head -n 1 "$work/block")" != "$begin_line" ] || [ "$(tail -n 1 "$work/block")" != "$end_line" ] \
+      || [ -n "$(tail -c 1 "$work/block")" ]; then
+    refuse "the block for $target does not run from '$begin_line' to '$end_line': nothing changed"
+  fi
+}
+
+# the file must be text: a NUL byte hides lines from grep (and libpq stops reading there)
+check_text() {
+  if [ -f "$target" ] && ! tr -d '\000' <"$target" | cmp -s - "$target"; then
+    refuse "$target contains a NUL byte: fix it by hand (pg-dr edits text only)"
+  fi
+}
 
 # locate the managed block: b and e are its first and last line numbers (0 when absent)
 find_block() {
-  b=0; e=0
+  b=0
+  e=0
   [ -f "$target" ] || return 0
-  nb=$(grep -c -x -F -e "$begin" "$target" || true)
-  ne=$(grep -c -x -F -e "$end" "$target" || true)
+  nb=$(grep -c -x -F -e "$begin_line" "$target" || true)
+  ne=$(grep -c -x -F -e "$end_line" "$target" || true)
   if [ "$nb" -eq 0 ] && [ "$ne" -eq 0 ]; then
     return 0
   fi
   if [ "$nb" -ne 1 ] || [ "$ne" -ne 1 ]; then
-    echo "pg-dr: $target has a malformed pg-dr block ($nb BEGIN, $ne END lines); fix it by hand" >&2
-    exit 1
+    refuse "$target has a malformed pg-dr block ($nb BEGIN, $ne END lines); fix it by hand"
   fi
-  b=$(grep -n -x -F -e "$begin" "$target" | cut -d: -f1)
-  e=$(grep -n -x -F -e "$end" "$target" | cut -d: -f1)
+  b=$(grep -n -x -F -e "$begin_line" "$target" | cut -d: -f1)
+  e=$(grep -n -x -F -e "$end_line" "$target" | cut -d: -f1)
   if [ "$b" -gt "$e" ]; then
-    echo "pg-dr: $target has '$end' before '$begin'; fix it by hand" >&2
-    exit 1
+    refuse "$target has '$end_line' before '$begin_line'; fix it by hand"
   fi
 }
-# write to "$tmp": the lines before the block, then file "$1" (may be empty), then the lines after it
+
+# write "$work/new": the lines before the block, then file "$1" (may be empty), then the lines after it
 splice() {
   {
     if [ "$b" -eq 0 ]; then
@@ -36,7 +62,15 @@ splice() {
       cat "$1"
       tail -n "+$((e + 1))" "$target"
     fi
-  } > "$tmp"
+  } >"$work/new"
 }
-cat > "$tmp.in"
-find_block
+
+# the received block, under the lock, with the current file checked and its block located
+prepare() {
+  begin
+  receive_block
+  lock
+  check_target
+  check_text
+  find_block
+}

@@ -1,19 +1,22 @@
-set -eu
-umask 077
-target=@TARGET@
 if [ ! -e "$target" ]; then
   echo "pg-dr: $target is already gone"
   exit 0
 fi
-in=$(mktemp "${TMPDIR:-/tmp}/pg-dr.XXXXXXXX")
-trap 'rm -f "$in"' EXIT
-cat > "$in"
-if ! cmp -s "$in" "$target"; then
+begin
+receive
+check_received "$work/in" @LENGTH@ @SHA256@
+lock
+check_target
+if ! still_ours; then
+  echo "pg-dr: $target is now delivered through $(cat "$owner") (the same file by another path); left in place"
+  exit 0
+fi
+if ! cmp -s "$work/in" "$target"; then
   echo "pg-dr: $target holds another version (a replacement wrote it); left in place"
   exit 0
 fi
 @BEFORE_REMOVE@
-aside="$target.pg-dr-removed-$(date -u +%Y%m%dT%H%M%SZ)"
-mv -f "$target" "$aside"
+save_history -removed
+rm -f "$target" "$owner" "$hist/activated"
 @AFTER_REMOVE@
 echo "pg-dr: $target moved to $aside"

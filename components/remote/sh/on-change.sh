@@ -1,3 +1,0 @@
-if [ "$state" != unchanged ]; then
-@HOOK@
-fi
