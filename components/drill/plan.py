@@ -10,16 +10,23 @@ What it does, failing with a one-line reason at the first problem:
 1. the repository's latest archive (``borg list --last 1``) and, in it, the database's dump
    (``.../borgmatic/postgresql_databases/<label or host:port>/<name>``; borg < 1.4 keeps borgmatic's
    runtime directory in front);
-2. the scratch database on the target: refused if it exists without the drill's marker comment (so a
-   real database is never touched), dropped if a failed drill left it, created with the marker;
+2. the scratch database on the target: refused if it exists and is not the drill's (so a real database is
+   never touched); the drill's are those with the marker comment, and those with no comment, owned by the
+   drill's role and holding no relation or function (a drill killed between ``CREATE DATABASE`` and the
+   ``COMMENT`` left it so). A leftover is dropped, then the scratch database is created and marked in one
+   psql session;
 3. the restore, timed: ``borg extract --stdout | pg_restore`` (custom, tar) or ``borg extract`` into a
    private temp dir then ``pg_restore --jobs`` (directory), always ``--no-owner --no-acl --exit-on-error``
    into the scratch database only (``--dbname`` is the scratch name; the source is never a target);
 4. exact ``count(*)`` of every table of the restored database, compared with the expected counts and/or
    the source database's counts (read with the backup role), each difference reported as
    ``table <schema.table>: expected N, restored M``;
-5. one result line ``pg-dr-drill-result {json}`` (archive, dump path, restore seconds, counts);
-6. on exit, always: the scratch database is dropped and the temp dir removed.
+5. one result line ``pg-dr-drill-result {json}`` (archive, dump path, restore seconds, counts), built by
+   PostgreSQL's JSON functions so any table name is escaped;
+6. on exit, always (HUP, INT, PIPE and TERM too): the scratch database is dropped with a plain
+   ``DROP DATABASE`` (``WITH (FORCE)`` would have to terminate autovacuum workers, which a role with only
+   CREATEDB may not; the plain one cancels autovacuum itself), retried while another session is still
+   leaving, and the temp dir removed.
 """
 
 from __future__ import annotations

@@ -30,10 +30,29 @@ DRILL_PW = "dr1ll:pw\\ with space"
 RUNBOOK = {t.split(".", 1)[1]: n for t, n in miniflux.RUNBOOK_COUNTS.items()}
 
 
+# autovacuum visits every database each second and works slowly (throttled): it is in the freshly
+# restored scratch database when the drill drops it
+EAGER_AUTOVACUUM = {
+    "autovacuum_naptime": "1",
+    "autovacuum_max_workers": "8",  # throttled workers linger: enough slots to reach every database
+    "autovacuum_vacuum_threshold": "0",
+    "autovacuum_analyze_threshold": "0",
+    "autovacuum_vacuum_scale_factor": "0",
+    "autovacuum_analyze_scale_factor": "0",
+    "autovacuum_vacuum_insert_threshold": "0",
+    "autovacuum_vacuum_insert_scale_factor": "0",
+    "autovacuum_vacuum_cost_delay": "'100ms'",
+    "autovacuum_vacuum_cost_limit": "1",
+}
+
+
 @pytest.fixture
 def brew(postgres_factory: Callable[..., PostgresServer]) -> PostgresServer:
     """The source server: the runbook's miniflux data, CNPG's read-only borgmatic role, a CREATEDB drill role."""
-    pg = postgres_factory(name="brew")
+    return _source(postgres_factory(name="brew"))
+
+
+def _source(pg: PostgresServer) -> PostgresServer:
     miniflux.create_runbook_database(pg)
     pg.sql(borgmatic_role_sql(BACKUP_PW))
     pg.create_role("pgdr_drill", password=DRILL_PW, login=True, extra="CREATEDB")
@@ -200,3 +219,47 @@ def test_an_existing_database_named_like_the_scratch_is_never_touched(
     steps = _ok(Engine(server).apply(_commands(server, _stack(server, brew))))
     assert parse_result(steps["drill-run"].proc.stdout)["ok"] is True
     assert _databases(brew) == ["keepme", "miniflux", "postgres"]
+
+
+def test_autovacuum_in_the_scratch_database_does_not_fail_the_drill(
+    root_sshd: SshServer, postgres_factory: Callable[..., PostgresServer]
+) -> None:
+    """A role with only CREATEDB drops the scratch database while autovacuum works in it."""
+    server = root_sshd
+    pg = _source(postgres_factory(name="brew", settings=EAGER_AUTOVACUUM))
+    # a table autovacuum takes its time over (throttled to a page per 100 ms): still at work at the drop
+    pg.sql("CREATE TABLE bulk AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 100000) g", db="miniflux")
+    init_repository(server)
+    engine = Engine(server)
+    commands = _commands(server, _stack(server, pg))
+    _ok(engine.apply({k: v for k, v in commands.items() if not k.startswith("drill")}))
+    for run_id in ("1", "2"):
+        steps = engine.apply(_commands(server, _stack(server, pg, run_id=run_id)))
+        _ok(steps)
+        (run,) = (s.proc for s in steps if s.name == "drill-run" and s.op in ("create", "replace-create"))
+        assert parse_result(run.stdout)["ok"] is True
+        assert "dropped the scratch database miniflux_pgdr_drill" in run.stdout
+        assert _databases(pg) == ["miniflux", "postgres"]
+
+
+def test_a_drill_killed_before_its_marker_does_not_block_later_drills(
+    root_sshd: SshServer, brew: PostgresServer
+) -> None:
+    """Killed between CREATE DATABASE and COMMENT: an empty, unmarked database owned by the drill role."""
+    server = root_sshd
+    init_repository(server)
+    brew.create_database("miniflux_pgdr_drill", owner="pgdr_drill")
+    steps = _ok(Engine(server).apply(_commands(server, _stack(server, brew))))
+    assert parse_result(steps["drill-run"].proc.stdout)["ok"] is True
+    assert _databases(brew) == ["miniflux", "postgres"]
+
+
+def test_a_table_name_with_a_quote_keeps_the_result_json_valid(root_sshd: SshServer, brew: PostgresServer) -> None:
+    server = root_sshd
+    init_repository(server)
+    brew.sql('CREATE TABLE "we""ird" (x int); INSERT INTO "we""ird" VALUES (1), (2), (3);', db="miniflux")
+    steps = _ok(Engine(server).apply(_commands(server, _stack(server, brew))))
+    result = parse_result(steps["drill-run"].proc.stdout)
+    assert result["ok"] is True
+    assert result["counts"]['public.we"ird'] == 3
+    assert {k: v for k, v in result["counts"].items() if k != 'public.we"ird'} == miniflux.RUNBOOK_COUNTS

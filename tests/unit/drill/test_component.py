@@ -70,7 +70,7 @@ def test_children_wiring_and_trigger() -> None:
     assert reveal(run.inputs["connection"])["hostKey"].startswith("ssh-ed25519 ")
     script = run.inputs["create"]
     assert script.startswith("/bin/sh -c '")
-    for fragment in ("miniflux_pgdr_drill", "--no-owner", "--no-acl", "--exit-on-error", "WITH (FORCE)"):
+    for fragment in ("miniflux_pgdr_drill", "--no-owner", "--no-acl", "--exit-on-error", "DROP DATABASE IF EXISTS"):
         assert fragment in script
     assert "public.entries\t44" in script
     assert "borgmatic/postgresql_databases/k8s-pg.tail8d86e.ts.net:5432/miniflux" in script

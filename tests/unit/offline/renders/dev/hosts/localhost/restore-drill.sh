@@ -25,20 +25,40 @@ fail() {
   echo "pg-dr drill: $*" >&2
   exit 1
 }
+# messages from the cleanup: a closed stdout or stderr (SIGPIPE) must not stop it
+say() {
+  echo "pg-dr drill: $*" 2>/dev/null || true
+}
+warn() {
+  echo "pg-dr drill: $*" >&2 2>/dev/null || true
+}
 pg() {
   db=$1
   shift
   "$psql" -X -q -A -t -w -v ON_ERROR_STOP=1 -h "$host" -p "$port" -U "$user" -d "$db" "$@"
 }
+# a plain DROP DATABASE (WITH (FORCE) would have to terminate autovacuum workers, which a role with only
+# CREATEDB may not do; the plain one cancels autovacuum itself); retried while another session leaves
+drop_scratch() {
+  tries=0
+  until printf '%s\n' 'DROP DATABASE IF EXISTS :"scratch";' \
+      | pg "$maint" -v scratch="$scratch" -f - >/dev/null 2>"$work/drop.err"; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 10 ] || ! grep -q 'is being accessed by other users' "$work/drop.err"; then
+      return 1
+    fi
+    sleep 1
+  done
+}
 cleanup() {
   rc=$?
   trap - EXIT
+  trap '' HUP INT TERM PIPE
   if [ "$created" -eq 1 ]; then
-    if printf '%s\n' 'DROP DATABASE IF EXISTS :"scratch" WITH (FORCE);' \
-        | pg "$maint" -v scratch="$scratch" -f - >/dev/null 2>"$work/drop.err"; then
-      echo "pg-dr drill: dropped the scratch database $scratch on $host:$port"
+    if drop_scratch; then
+      say "dropped the scratch database $scratch on $host:$port"
     else
-      echo "pg-dr drill: could not drop the scratch database $scratch on $host:$port: $(cat "$work/drop.err")" >&2
+      warn "could not drop the scratch database $scratch on $host:$port: $(cat "$work/drop.err" 2>/dev/null)"
       rc=1
     fi
   fi
@@ -46,7 +66,10 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 141' PIPE
+trap 'exit 143' TERM
 now() {
   perl -MTime::HiRes=time -e 'printf "%.3f\n", time' 2>/dev/null || date +%s
 }
@@ -71,22 +94,42 @@ entry=$(grep -E -e '^- (.*/)?borgmatic/postgresql_databases/127[.]0[.]0[.]1:5432
 path=${entry#? }
 echo "pg-dr drill: restoring $path from $repo::$archive into $scratch on $host:$port"
 
-# 2. the scratch database: never one the drill did not create
-existing=$(printf '%s\n' "SELECT 'exists:' || coalesce(shobj_description(oid, 'pg_database'), '')
-  FROM pg_database WHERE datname = :'scratch';" | pg "$maint" -v scratch="$scratch" -f - 2>"$work/err") \
-  || fail "cannot query $maint on $host:$port as $user: $(errors "$work/err")"
+# 2. the scratch database: never one the drill did not create. A database of that name is the drill's
+# when it carries the marker comment, or when it has no comment, is owned by the drill's role and holds
+# no relation or function (a drill killed between CREATE DATABASE and COMMENT left it empty); anything
+# else is refused.
+classify() {
+  printf '%s\n' "SELECT CASE WHEN shobj_description(d.oid, 'pg_database') = :'marker' THEN 'marked'
+    WHEN shobj_description(d.oid, 'pg_database') IS NULL AND d.datdba = (SELECT oid FROM pg_roles
+      WHERE rolname = current_user) THEN 'unmarked' ELSE 'foreign' END
+  FROM pg_database d WHERE d.datname = :'scratch';" \
+    | pg "$maint" -v scratch="$scratch" -v marker="$marker" -f - 2>"$work/err" \
+    || fail "cannot query $maint on $host:$port as $user: $(errors "$work/err")"
+}
+empty_scratch() {
+  objects=$(printf '%s\n' "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)')
+    + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema'));" | pg "$scratch" -f - 2>"$work/err") \
+    || fail "cannot inspect the database $scratch on $host:$port: $(errors "$work/err")"
+  [ "$objects" = 0 ]
+}
+existing=$(classify)
 if [ -n "$existing" ]; then
-  [ "$existing" = "exists:$marker" ] \
+  if [ "$existing" = unmarked ] && ! empty_scratch; then
+    existing=foreign
+  fi
+  [ "$existing" != foreign ] \
     || fail "database $scratch exists on $host:$port and was not created by a pg-dr drill: refusing to touch it"
-  printf '%s\n' 'DROP DATABASE :"scratch" WITH (FORCE);' | pg "$maint" -v scratch="$scratch" -f - 2>"$work/err" \
-    || fail "cannot drop the leftover scratch database $scratch: $(errors "$work/err")"
+  drop_scratch || fail "cannot drop the leftover scratch database $scratch: $(errors "$work/drop.err")"
 fi
-printf '%s\n' 'CREATE DATABASE :"scratch";' | pg "$maint" -v scratch="$scratch" -f - 2>"$work/err" \
-  || fail "cannot create the scratch database $scratch on $host:$port as $user (needs CREATEDB): $(errors "$work/err")"
+# created and marked in one session (CREATE DATABASE cannot run in a transaction block)
+if ! printf '%s\n' 'CREATE DATABASE :"scratch";' "COMMENT ON DATABASE :\"scratch\" IS :'marker';" \
+    | pg "$maint" -v scratch="$scratch" -v marker="$marker" -f - 2>"$work/create.err"; then
+  case $(classify) in marked | unmarked) created=1 ;; esac
+  fail "cannot create the scratch database $scratch on $host:$port as $user (needs CREATEDB): $(errors "$work/create.err")"
+fi
 created=1
-printf '%s\n' "COMMENT ON DATABASE :\"scratch\" IS :'marker';" \
-  | pg "$maint" -v scratch="$scratch" -v marker="$marker" -f - 2>"$work/err" \
-  || fail "cannot mark the scratch database $scratch: $(errors "$work/err")"
 
 # 3. the restore, timed
 start=$(now)
@@ -135,15 +178,21 @@ if [ -f "$work/source" ]; then
 fi
 checked=$(cat "$work/expected" "$work/source" 2>/dev/null | wc -l | tr -d ' ')
 
-# 5. the result
-json() {
-  printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e 's/"/\\"/g'
-}
-counts=$(awk -F '\t' 'BEGIN { printf "{" } { printf "%s\"%s\": %s", (NR > 1 ? ", " : ""), $1, $2 } END { printf "}" }' \
-  "$work/restored")
-echo "pg-dr-drill-result {\"archive\": \"$(json "$archive")\", \"dumpPath\": \"$(json "$path")\", \
-\"scratchDatabase\": \"$(json "$scratch")\", \"target\": \"$(json "$host:$port")\", \"restoreSeconds\": $seconds, \
-\"checkedTables\": $checked, \"ok\": $([ -s "$work/mismatch" ] && echo false || echo true), \"counts\": $counts}"
+# 5. the result, built by PostgreSQL's JSON functions (any table name, archive or path is escaped)
+ok=true
+if [ -s "$work/mismatch" ]; then
+  ok=false
+fi
+result=$(printf '%s\n' "SELECT json_build_object('archive', :'archive', 'dumpPath', :'path',
+    'scratchDatabase', :'scratch', 'target', :'target', 'restoreSeconds', (:'seconds')::numeric,
+    'checkedTables', (:'checked')::int, 'ok', (:'ok')::boolean,
+    'counts', (SELECT coalesce(json_object_agg(split_part(l, E'\t', 1), split_part(l, E'\t', 2)::bigint
+      ORDER BY i), '{}'::json) FROM regexp_split_to_table(:'counts', E'\n') WITH ORDINALITY AS r(l, i)
+      WHERE l <> ''));" \
+  | pg "$maint" -v archive="$archive" -v path="$path" -v scratch="$scratch" -v target="$host:$port" \
+    -v seconds="$seconds" -v checked="$checked" -v ok="$ok" -v counts="$(cat "$work/restored")" -f - 2>"$work/err") \
+  || fail "cannot build the result on $host:$port: $(errors "$work/err")"
+echo "pg-dr-drill-result $result"
 if [ -s "$work/mismatch" ]; then
   echo "pg-dr drill: restored row counts differ ($scratch from $repo::$archive):" >&2
   sed -e 's/^/  /' "$work/mismatch" >&2

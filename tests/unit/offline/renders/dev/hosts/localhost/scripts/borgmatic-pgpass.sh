@@ -10,52 +10,216 @@ umask 077
 target=/home/pgdr/.pgpass
 mode=600
 dir=$(dirname "$target")
-mkdir -p "$dir"
-tmp=$(mktemp "$dir/.pg-dr.XXXXXXXX")
-trap 'rm -f "$tmp" "$tmp.prev" "$tmp.in" "$tmp.cur"' EXIT
+# beside the target: its history (replaced and removed versions, newest 10 kept), its owner records
+# (which configured path a resource delivered through) and its lock
+hist="$target.pg-dr-history"
+owner="$hist/owner-BEGIN-pg-dr"
+lock="$target.pg-dr.lock"
+work=""
+reader=""
+locked=0
 
-# install "$tmp" as "$target" (mode $mode), keeping the current file as "$target.pg-dr-previous"
-install_tmp() {
-  if [ -f "$target" ] && cmp -s "$tmp" "$target"; then
+refuse() {
+  echo "pg-dr: $*" >&2
+  exit 1
+}
+# every temporary lives in "$work" (one private mktemp -d directory): removed on exit and on HUP INT
+# TERM PIPE (dash skips an EXIT trap on a signal); what SIGKILL leaves, the next run removes (begin)
+cleanup() {
+  if [ -n "$reader" ]; then
+    kill "$reader" 2>/dev/null || true
+  fi
+  if [ "$locked" -eq 1 ]; then
+    rm -rf "$lock"
+  fi
+  if [ -n "$work" ]; then
+    rm -rf "$work"
+  fi
+}
+trap cleanup EXIT
+trap 'cleanup; trap - EXIT; exit 129' HUP
+trap 'cleanup; trap - EXIT; exit 130' INT
+trap 'cleanup; trap - EXIT; exit 141' PIPE
+trap 'cleanup; trap - EXIT; exit 143' TERM
+
+sha256() {
+  if command -v sha256sum >/dev/null 2>&1; then
+    sha256sum <"$1"
+  elif command -v shasum >/dev/null 2>&1; then
+    shasum -a 256 <"$1"
+  else
+    openssl dgst -sha256 -r <"$1"
+  fi | cut -d ' ' -f 1
+}
+
+# refuse a directory other users can write (they could plant or read files there); remove what a killed
+# run left (pg-dr's temporaries older than ten minutes: a run in progress is younger); make "$work"
+begin() {
+  if [ -n "$(find "$dir/." -prune \( -perm -020 -o -perm -002 \) -print)" ]; then
+    refuse "$dir is writable by other users (group or world): refusing to write $target there"
+  fi
+  find "$dir/." ! -name . -prune -name '.pg-dr.*' -mmin +10 -exec rm -rf {} + 2>/dev/null || true
+  work=$(mktemp -d "$dir/.pg-dr.XXXXXXXX")
+}
+
+# stdin to "$work/in", read in the background so that a signal interrupts the wait at once
+receive() {
+  exec 3<&0
+  cat <&3 >"$work/in" &
+  reader=$!
+  wait "$reader" || refuse "could not read stdin for $target"
+  reader=""
+  exec 3<&-
+}
+
+# "$1" must be exactly what was sent: $2 bytes with sha256 $3 (a dropped connection cuts stdin short)
+check_received() {
+  got=$(wc -c <"$1" | tr -d ' ')
+  if [ "$got" != "$2" ] || [ "$(sha256 "$1")" != "$3" ]; then
+    refuse "stdin for $target arrived incomplete or altered ($got of $2 bytes, or another sha256): nothing changed"
+  fi
+}
+
+# one pg-dr run at a time per target (the backup's and the drill's pgpass blocks share a file); a lock
+# whose holder is gone (or older than ten minutes) is stale and taken over
+lock() {
+  tries=0
+  until mkdir "$lock" 2>/dev/null; do
+    holder=$(cat "$lock/pid" 2>/dev/null || true)
+    if { [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; } \
+        || [ -n "$(find "$lock" -prune -mmin +10 2>/dev/null)" ]; then
+      echo "pg-dr: taking over the stale lock $lock (pid ${holder:-unknown})" >&2
+      rm -rf "$lock"
+      continue
+    fi
+    tries=$((tries + 1))
+    if [ "$tries" -gt 600 ]; then
+      refuse "$lock is held by another pg-dr run (pid ${holder:-unknown}); try again"
+    fi
+    sleep 0.1 2>/dev/null || sleep 1
+  done
+  locked=1
+  echo "$$" >"$lock/pid"
+}
+
+# the current file must be a regular file we can read (else one clear message, nothing changed)
+check_target() {
+  if [ -e "$target" ]; then
+    [ -f "$target" ] || refuse "$target is not a regular file: fix it by hand"
+    [ -r "$target" ] || refuse "$target is not readable by $(id -un): fix its owner or mode (it should be $(id -un)'s own, 0600)"
+  fi
+}
+
+# copy the current file into the history as <UTC time>-<n>$1 (a new name: never overwrite), keep 10
+save_history() {
+  mkdir -p "$hist"
+  cp -p "$target" "$work/prev"
+  chmod "$mode" "$work/prev"
+  stamp=$(date -u +%Y%m%dT%H%M%SZ)
+  # after the newest entry of this second (a pruned name is never reused)
+  last=$(ls "$hist" | grep -E "^$stamp-[0-9]{3}" | sort | tail -n 1 | cut -c 18-20 | sed -e 's/^0*//')
+  n=$((${last:-0} + 1))
+  while [ -e "$hist/$stamp-$(printf '%03d' "$n")" ] || [ -e "$hist/$stamp-$(printf '%03d' "$n")-removed" ] \
+      || ! ln "$work/prev" "$hist/$stamp-$(printf '%03d' "$n")$1" 2>/dev/null; do
+    n=$((n + 1))
+    [ "$n" -le 999 ] || refuse "cannot add an entry to $hist"
+  done
+  aside="$hist/$stamp-$(printf '%03d' "$n")$1"
+  ls "$hist" | grep -E '^[0-9]{8}T[0-9]{6}Z-[0-9]{3}' | sort >"$work/history"
+  count=$(wc -l <"$work/history" | tr -d ' ')
+  if [ "$count" -gt 10 ]; then
+    head -n "$((count - 10))" "$work/history" | while IFS= read -r old; do rm -f "$hist/$old"; done
+  fi
+}
+
+# install "$1" (a file in "$work") as "$target" with mode $mode: a rename in the target's directory;
+# the replaced file goes to the history
+install_new() {
+  if [ -f "$target" ] && cmp -s "$1" "$target"; then
     chmod "$mode" "$target"
     state=unchanged
     return 0
   fi
   if [ -e "$target" ]; then
-    cp -p "$target" "$tmp.prev"
-    chmod "$mode" "$tmp.prev"
-    mv -f "$tmp.prev" "$target.pg-dr-previous"
+    save_history ""
     state=updated
   else
     state=created
   fi
-  chmod "$mode" "$tmp"
-  mv -f "$tmp" "$target"
+  chmod "$mode" "$1"
+  mv -f "$1" "$target"
 }
-begin='# BEGIN pg-dr'
-end='# END pg-dr'
+
+# the owner record names the configured path this resource delivered through
+claim() {
+  mkdir -p "$hist"
+  if [ "$(cat "$owner" 2>/dev/null || true)" != "$target" ]; then
+    printf '%s\n' "$target" >"$work/owner"
+    mv -f "$work/owner" "$owner"
+  fi
+}
+
+# a removal acts only on what its own resource still owns: not when the owner record names another
+# configured path reaching the same file (a new homeDir through a symlink, a case change on macOS);
+# no record (an older pg-dr) or a record whose path no longer reaches this file: ours
+still_ours() {
+  [ -f "$owner" ] || return 0
+  recorded=$(cat "$owner")
+  if [ "$recorded" != "$target" ] && [ "$recorded" -ef "$target" ]; then
+    return 1
+  fi
+  return 0
+}
+begin_line='# BEGIN pg-dr'
+end_line='# END pg-dr'
+
+# stdin is one header line "pg-dr-stdin <bytes> <sha256>" then the block: the digest of a secret block
+# is secret-derived, so it travels with the block on stdin (secret, never logged), not in this script
+# (the provider prints command strings in its errors). A cut stdin fails the check; so does a block
+# that does not run from its BEGIN line to its END line and a final newline.
+receive_block() {
+  receive
+  header=$(head -n 1 "$work/in")
+  tail -n +2 "$work/in" >"$work/block"
+  case $header in
+    "pg-dr-stdin "*" "*) ;;
+    *) refuse "stdin for $target arrived incomplete (no pg-dr-stdin header line): nothing changed" ;;
+  esac
+  check_received "$work/block" "$(echo "$header" | cut -d ' ' -f 2)" "$(echo "$header" | cut -d ' ' -f 3)"
+  if [ "$(head -n 1 "$work/block")" != "$begin_line" ] || [ "$(tail -n 1 "$work/block")" != "$end_line" ] \
+      || [ -n "$(tail -c 1 "$work/block")" ]; then
+    refuse "the block for $target does not run from '$begin_line' to '$end_line': nothing changed"
+  fi
+}
+
+# the file must be text: a NUL byte hides lines from grep (and libpq stops reading there)
+check_text() {
+  if [ -f "$target" ] && ! tr -d '\000' <"$target" | cmp -s - "$target"; then
+    refuse "$target contains a NUL byte: fix it by hand (pg-dr edits text only)"
+  fi
+}
 
 # locate the managed block: b and e are its first and last line numbers (0 when absent)
 find_block() {
-  b=0; e=0
+  b=0
+  e=0
   [ -f "$target" ] || return 0
-  nb=$(grep -c -x -F -e "$begin" "$target" || true)
-  ne=$(grep -c -x -F -e "$end" "$target" || true)
+  nb=$(grep -c -x -F -e "$begin_line" "$target" || true)
+  ne=$(grep -c -x -F -e "$end_line" "$target" || true)
   if [ "$nb" -eq 0 ] && [ "$ne" -eq 0 ]; then
     return 0
   fi
   if [ "$nb" -ne 1 ] || [ "$ne" -ne 1 ]; then
-    echo "pg-dr: $target has a malformed pg-dr block ($nb BEGIN, $ne END lines); fix it by hand" >&2
-    exit 1
+    refuse "$target has a malformed pg-dr block ($nb BEGIN, $ne END lines); fix it by hand"
   fi
-  b=$(grep -n -x -F -e "$begin" "$target" | cut -d: -f1)
-  e=$(grep -n -x -F -e "$end" "$target" | cut -d: -f1)
+  b=$(grep -n -x -F -e "$begin_line" "$target" | cut -d: -f1)
+  e=$(grep -n -x -F -e "$end_line" "$target" | cut -d: -f1)
   if [ "$b" -gt "$e" ]; then
-    echo "pg-dr: $target has '$end' before '$begin'; fix it by hand" >&2
-    exit 1
+    refuse "$target has '$end_line' before '$begin_line'; fix it by hand"
   fi
 }
-# write to "$tmp": the lines before the block, then file "$1" (may be empty), then the lines after it
+
+# write "$work/new": the lines before the block, then file "$1" (may be empty), then the lines after it
 splice() {
   {
     if [ "$b" -eq 0 ]; then
@@ -70,10 +234,21 @@ splice() {
       cat "$1"
       tail -n "+$((e + 1))" "$target"
     fi
-  } > "$tmp"
+  } >"$work/new"
 }
-cat > "$tmp.in"
-find_block
-splice "$tmp.in"
-install_tmp
+
+# the received block, under the lock, with the current file checked and its block located
+prepare() {
+  begin
+  receive_block
+  lock
+  check_target
+  check_text
+  find_block
+}
+mkdir -p "$dir"
+prepare
+splice "$work/block"
+install_new "$work/new"
+claim
 echo "pg-dr: $target $state"
