@@ -1,7 +1,11 @@
-"""Run the delivery scripts (components/remote/sh) with a real /bin/sh, the way the provider runs them."""
+"""Run the delivery scripts (components/remote/sh) with a real /bin/sh, the way the provider runs them.
+
+``PG_DR_TEST_SH`` names another shell to run them with (e.g. a ``bash --posix`` wrapper: macOS's /bin/sh).
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -16,7 +20,8 @@ def block(password: str, begin: str = PGPASS_BEGIN, end: str = PGPASS_END) -> by
 
 
 def sh(script: str, stdin: bytes, **kw) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["/bin/sh", "-c", script], input=stdin, capture_output=True, timeout=60, **kw)
+    shell = os.environ.get("PG_DR_TEST_SH", "/bin/sh")
+    return subprocess.run([shell, "-c", script], input=stdin, capture_output=True, timeout=60, **kw)
 
 
 def deliver(target: Path, text: str, stdin: bytes | None = None, **hooks: str) -> subprocess.CompletedProcess[bytes]:
