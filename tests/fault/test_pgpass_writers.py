@@ -7,6 +7,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,12 +55,36 @@ def test_the_backups_and_the_drills_blocks_delivered_at_once_both_survive(tmp_pa
 def test_a_stale_lock_left_by_a_killed_run_is_taken_over(tmp_path: Path) -> None:
     target = tmp_path / ".pgpass"
     lock = Path(f"{target}.pg-dr.lock")
-    lock.mkdir()
     dead = subprocess.run(["/bin/sh", "-c", "echo $$"], capture_output=True, text=True).stdout.strip()
-    (lock / "pid").write_text(dead + "\n")
+    lock.symlink_to(dead)
     proc = deliver_block(target, block("pw"))
     assert proc.returncode == 0, proc.stderr
-    assert target.read_bytes() == block("pw") and not lock.exists()
+    assert f"taking over the stale lock {lock} (pid {dead} is gone".encode() in proc.stderr
+    assert target.read_bytes() == block("pw") and not lock.is_symlink()
+
+
+def test_a_live_lock_is_waited_for(tmp_path: Path) -> None:
+    target = tmp_path / ".pgpass"
+    lock = Path(f"{target}.pg-dr.lock")
+    holder = subprocess.Popen(["sleep", "30"])
+    try:
+        lock.symlink_to(str(holder.pid))
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", delivery.deliver_pgpass(str(target), PGPASS_BEGIN, PGPASS_END)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        proc.stdin.write(framed(block("pw")))
+        proc.stdin.close()
+        time.sleep(0.5)
+        assert proc.poll() is None and not target.exists()  # waiting for the holder
+        lock.unlink()
+        assert proc.wait(timeout=10) == 0
+        assert target.read_bytes() == block("pw")
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_a_nul_byte_in_the_file_is_refused(tmp_path: Path) -> None:

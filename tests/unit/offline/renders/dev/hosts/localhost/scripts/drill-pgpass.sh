@@ -17,7 +17,6 @@ owner="$hist/owner-BEGIN-pg-dr-drill"
 lock="$target.pg-dr.lock"
 work=""
 reader=""
-locked=0
 
 refuse() {
   echo "pg-dr: $*" >&2
@@ -29,8 +28,8 @@ cleanup() {
   if [ -n "$reader" ]; then
     kill "$reader" 2>/dev/null || true
   fi
-  if [ "$locked" -eq 1 ]; then
-    rm -rf "$lock"
+  if [ "$(lock_holder)" = "$$" ]; then
+    rm -f "$lock"
   fi
   if [ -n "$work" ]; then
     rm -rf "$work"
@@ -80,16 +79,21 @@ check_received() {
   fi
 }
 
-# one pg-dr run at a time per target (the backup's and the drill's pgpass blocks share a file); a lock
-# whose holder is gone (or older than ten minutes) is stale and taken over
+# one pg-dr run at a time per target (the backup's and the drill's pgpass blocks share a file): the lock
+# is a symlink to the holder's pid, made and filled in one step (a signal between making it and noting
+# that we hold it cannot leave it behind: cleanup removes the lock that names our pid); a lock whose
+# process is gone (SIGKILL) or that is older than ten minutes (its pid reused) is stale and taken over
+lock_holder() {
+  ls -l "$lock" 2>/dev/null | sed -n -e 's/.* -> //p'
+}
 lock() {
   tries=0
-  until mkdir "$lock" 2>/dev/null; do
-    holder=$(cat "$lock/pid" 2>/dev/null || true)
+  until ln -s "$$" "$lock" 2>/dev/null; do
+    holder=$(lock_holder)
     if { [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; } \
         || [ -n "$(find "$lock" -prune -mmin +10 2>/dev/null)" ]; then
-      echo "pg-dr: taking over the stale lock $lock (pid ${holder:-unknown})" >&2
-      rm -rf "$lock"
+      echo "pg-dr: taking over the stale lock $lock (pid $holder is gone or the lock is older than ten minutes)" >&2
+      rm -f "$lock"
       continue
     fi
     tries=$((tries + 1))
@@ -98,8 +102,6 @@ lock() {
     fi
     sleep 0.1 2>/dev/null || sleep 1
   done
-  locked=1
-  echo "$$" >"$lock/pid"
 }
 
 # the current file must be a regular file we can read (else one clear message, nothing changed)
