@@ -21,8 +21,9 @@ stdin, never in a command string or the environment.
   macOS), leaves everything in place. A removal also acts only if the file (or block) still holds
   exactly what this resource delivered (the provider replays the stored stdin on delete), so the old
   resource's delete after a replacement leaves the new version alone.
-* **One writer at a time.** A ``<file>.pg-dr.lock`` directory serialises the runs on one target (the
-  backup's and the drill's pgpass blocks share a file); a lock whose process is gone is taken over.
+* **One writer at a time.** A ``<file>.pg-dr.lock`` symlink naming the holder's pid serialises the runs
+  on one target (the backup's and the drill's pgpass blocks share a file); a lock whose process is gone,
+  or older than ten minutes, is taken over.
 * **Activation converges.** ``after_change`` runs after a change and on every later run until a run
   completed it (and ``always``) for this content: a failed reload is retried by the next ``up``.
 """
