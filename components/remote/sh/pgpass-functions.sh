@@ -13,7 +13,9 @@ receive_block() {
     "pg-dr-stdin "*" "*) ;;
     *) refuse "stdin for $target arrived incomplete (no pg-dr-stdin header line): nothing changed" ;;
   esac
-  check_received "$work/block" "$(echo "$header" | cut -d ' ' -f 2)" "$(echo "$header" | cut -d ' ' -f 3)"
+  size=$(printf '%s\n' "$header" | cut -d ' ' -f 2)
+  digest=$(printf '%s\n' "$header" | cut -d ' ' -f 3)
+  check_received "$work/block" "$size" "$digest"
   if [ "$(head -n 1 "$work/block")" != "$begin_line" ] || [ "$(tail -n 1 "$work/block")" != "$end_line" ] \
       || [ -n "$(tail -c 1 "$work/block")" ]; then
     refuse "the block for $target does not run from '$begin_line' to '$end_line': nothing changed"
