@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -100,7 +101,7 @@ def test_a_nul_byte_in_the_file_is_refused(tmp_path: Path) -> None:
 @pytest.fixture
 def other_user() -> Iterator[tuple[str, int, int, Path]]:
     """A throwaway unprivileged user and a home it owns (outside root's 0700 temp dirs)."""
-    name = f"pgdr-fault-{os.getpid()}"
+    name = f"pgdr-fault-{secrets.token_hex(4)}"
     subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", name], check=True, capture_output=True)
     home = Path(tempfile.mkdtemp(prefix="pgdr-fault-"))
     try:

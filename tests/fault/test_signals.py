@@ -55,7 +55,8 @@ def test_a_signalled_delivery_removes_its_temporaries(tmp_path: Path, sig: signa
         assert proc.stdin is not None
         proc.stdin.close()
         time.sleep(0.2)  # anything still holding the stdin pipe gets its EOF and finishes writing
-        os.killpg(proc.pid, signal.SIGKILL) if _alive(proc.pid) else None
+        if _alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode != 0
     assert files_holding(home, SECRET) == []
     assert leftovers(home) == []
