@@ -72,8 +72,8 @@ def wrapped(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"{bin_dir}:/usr/bin:/bin"
 
 
-def _run(home: Path, path: str, kill_at: int, sig: str) -> tuple[int, int]:
-    """(exit status, number of tool calls) of one delivery of NEW, signalled at call ``kill_at``."""
+def _run(home: Path, path: str, kill_at: int, sig: str) -> tuple[int, int, bytes]:
+    """(exit status, number of tool calls, stderr) of one delivery of NEW, signalled at call ``kill_at``."""
     calls = home.parent / "calls"
     calls.write_text("")
     for claimed in home.parent.glob("calls.*"):
@@ -88,7 +88,7 @@ def _run(home: Path, path: str, kill_at: int, sig: str) -> tuple[int, int]:
         timeout=60,
     )
     time.sleep(0.01)  # a tool still running after a KILL finishes its call
-    return proc.returncode, len(calls.read_text().splitlines())
+    return proc.returncode, len(calls.read_text().splitlines()), proc.stderr
 
 
 def _fresh_home(tmp_path: Path, k: int) -> Path:
@@ -106,17 +106,18 @@ def _age(home: Path) -> None:
 
 @pytest.mark.parametrize("sig", ["TERM", "KILL"])
 def test_every_kill_point(tmp_path: Path, wrapped: str, sig: str) -> None:
-    rc, total = _run(_fresh_home(tmp_path, 0), wrapped, 0, sig)
+    rc, total, _ = _run(_fresh_home(tmp_path, 0), wrapped, 0, sig)
     assert rc == 0 and total > 20
     killed = 0
     for k in range(1, total + 1):
         home = _fresh_home(tmp_path, k)
         target = home / ".pgpass"
-        rc, _ = _run(home, wrapped, k, sig)
+        rc, _, stderr = _run(home, wrapped, k, sig)
         killed += rc != 0
         assert target.read_bytes() in (OLD + USER, NEW + USER), k
         if sig == "TERM":
             assert leftovers(home) == [], k
+            assert b"not found" not in stderr and b"rror" not in stderr, (k, stderr)  # a clean exit
             assert set(files_holding(home, b"new-pw")) <= {target}, k
         else:
             _age(home)

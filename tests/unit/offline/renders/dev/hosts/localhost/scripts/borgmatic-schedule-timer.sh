@@ -22,6 +22,10 @@ refuse() {
   echo "pg-dr: $*" >&2
   exit 1
 }
+# the pid the lock names (see lock)
+lock_holder() {
+  ls -l "$lock" 2>/dev/null | sed -n -e 's/.* -> //p'
+}
 # every temporary lives in "$work" (one private mktemp -d directory): removed on exit and on HUP INT
 # TERM PIPE (dash skips an EXIT trap on a signal); what SIGKILL leaves, the next run removes (begin)
 cleanup() {
@@ -83,9 +87,6 @@ check_received() {
 # is a symlink to the holder's pid, made and filled in one step (a signal between making it and noting
 # that we hold it cannot leave it behind: cleanup removes the lock that names our pid); a lock whose
 # process is gone (SIGKILL) or that is older than ten minutes (its pid reused) is stale and taken over
-lock_holder() {
-  ls -l "$lock" 2>/dev/null | sed -n -e 's/.* -> //p'
-}
 lock() {
   tries=0
   until ln -s "$$" "$lock" 2>/dev/null; do
