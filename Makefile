@@ -7,7 +7,7 @@ A      ?= dev
 B      ?= prod
 STACKS ?= dev prod
 
-.PHONY: venv render check diff test test-unit test-artifact test-e2e snapshot lint clean
+.PHONY: venv render check diff test test-unit test-artifact test-fault test-e2e snapshot lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ diff: venv
 	  *) echo "make diff: pg-dr diff failed (exit $$status)" >&2; exit $$status ;; \
 	esac
 
-## Every test tier (unit, artifact, end to end). Real-tool tiers need PostgreSQL, borg and sshd (see .ci/run).
+## Every test tier (unit, artifact, fault, end to end). Real-tool tiers need PostgreSQL, borg and sshd (see .ci/run).
 test: venv
 	$(VENV)/bin/python -m pytest -q
 
@@ -46,6 +46,9 @@ test-unit: venv
 
 test-artifact: venv
 	$(VENV)/bin/python -m pytest -q tests/artifact
+
+test-fault: venv
+	$(VENV)/bin/python -m pytest -q tests/fault
 
 test-e2e: venv
 	$(VENV)/bin/python -m pytest -q tests/e2e
