@@ -6,6 +6,11 @@ bm() {
 }
 work=$(mktemp -d "${TMPDIR:-/tmp}/pg-dr-verify.XXXXXXXX")
 trap 'rm -rf "$work"' EXIT
+# dash skips the EXIT trap on a signal: exit from the signal's trap runs it
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 141' PIPE
+trap 'exit 143' TERM
 if ! bm config validate; then
   echo "pg-dr verify: borgmatic config validate failed for $config" >&2
   exit 1

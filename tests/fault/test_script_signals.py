@@ -1,5 +1,6 @@
-"""The drill's script, signalled mid-way (a dropped connection: HUP, a closed stdout: PIPE), still drops its
-scratch database and removes its temp dir. borg, psql and pg_restore are stand-ins that log what they run."""
+"""The drill's and the verification's scripts, signalled mid-way (a dropped connection: HUP, a closed stdout:
+PIPE, a supervisor: TERM), still drop the drill's scratch database and remove their temp dirs. borg, psql,
+pg_restore and borgmatic are stand-ins that log what they run."""
 
 from __future__ import annotations
 
@@ -98,4 +99,27 @@ def test_a_closed_stdout_drops_the_scratch_database(drill) -> None:
     proc.stdout.close()  # the reader went away: the result line meets SIGPIPE
     assert proc.wait(timeout=20) != 0
     assert "CREATE DATABASE" in log.read_text() and _dropped(log)
+    assert list(tmp.iterdir()) == []
+
+
+def test_the_verification_removes_its_temp_dir_on_a_signal(tmp_path: Path) -> None:
+    """borgmatic (a stand-in) hangs in ``create``; TERM to the script still removes its temp dir."""
+    from components.borgmatic.plan import ExpectedDump
+    from components.borgmatic.scripts import verify
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    borgmatic = tmp_path / "borgmatic"
+    borgmatic.write_text('#!/bin/sh\ncase "$*" in *create*) echo hung > "$0.hung"; sleep 30 ;; esac\n')
+    borgmatic.chmod(0o755)
+    script = verify(str(borgmatic), "/cfg.yaml", str(tmp_path), ["local"], [ExpectedDump("app", "x", False)], {})
+    proc = _start(script, tmp)
+    deadline = time.monotonic() + 10
+    while not Path(f"{borgmatic}.hung").exists():
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    assert len(list(tmp.iterdir())) == 1  # its work dir
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.communicate(timeout=20)
+    assert proc.returncode != 0
     assert list(tmp.iterdir()) == []
