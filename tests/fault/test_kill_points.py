@@ -1,7 +1,8 @@
 """Kill-point sweep: a pgpass delivery killed before each tool it runs never leaves a partial or empty file.
 
 Every external tool the script runs is wrapped; the k-th call signals the script's shell first, for every
-k. TERM (trapped): the file is the old or the new version, nothing else holds the new password, no
+k. TERM (trapped): the file is the old or the new version, the history holds the old one whole (or nothing),
+nothing else holds the new password, no
 temporary or lock is left. KILL (cannot be trapped): the file is the old or the new version, and the next
 run (after ten minutes) removes the leftovers, takes over the lock and delivers.
 """
@@ -115,6 +116,9 @@ def test_every_kill_point(tmp_path: Path, wrapped: str, sig: str) -> None:
         rc, _, stderr = _run(home, wrapped, k, sig)
         killed += rc != 0
         assert target.read_bytes() in (OLD + USER, NEW + USER), k
+        history = Path(f"{target}.pg-dr-history")
+        saved = [p.read_bytes() for p in history.glob("2*")] if history.exists() else []
+        assert saved in ([], [OLD + USER]), k  # the replaced version, whole, at most once
         if sig == "TERM":
             assert leftovers(home) == [], k
             assert b"not found" not in stderr and b"rror" not in stderr, (k, stderr)  # a clean exit
