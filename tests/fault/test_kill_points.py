@@ -1,10 +1,9 @@
 """Kill-point sweep: a pgpass delivery killed before each tool it runs never leaves a partial or empty file.
 
 Every external tool the script runs is wrapped; the k-th call signals the script's shell first, for every
-k. TERM (trapped): the file is the old or the new version, the history holds the old one whole (or nothing),
-nothing else holds the new password, no
-temporary or lock is left. KILL (cannot be trapped): the file is the old or the new version, and the next
-run (after ten minutes) removes the leftovers, takes over the lock and delivers.
+k. Either signal: the file is the old or the new version and the history holds the old one whole (or
+nothing). TERM (trapped): nothing else holds the new password, no temporary or lock is left. KILL (cannot
+be trapped): the next run (after ten minutes) removes the leftovers, takes over the lock and delivers.
 """
 
 from __future__ import annotations
