@@ -30,7 +30,15 @@ from pulumi_command import remote
 
 from components.borgmatic.config import BackupConfig
 from components.drill.config import DrillConfig
-from components.drill.plan import PGPASS_BEGIN, PGPASS_END, drill_pgpass_block, drill_plan, drill_script, parse_result
+from components.drill.plan import (
+    PGPASS_BEGIN,
+    PGPASS_END,
+    drill_pgpass_block,
+    drill_plan,
+    drill_script,
+    parse_result,
+    recorded_result_script,
+)
 from components.outputs import RENDER_FILES, host_file
 from components.remote.command import RemoteCommands
 from components.secrets.resolver import ResolvedSecrets
@@ -78,6 +86,10 @@ class RestoreDrill(pulumi.ComponentResource):
         self.run = commands.command(
             "run",
             script,
+            # Only a new runId runs the drill again (a replacement); any other change is an in-place update
+            # that prints the recorded result of this runId instead of restoring (pulumi-command would run
+            # ``create`` again on an update that has no ``update`` command).
+            update=recorded_result_script(plan),
             triggers=[drill.run_id],
             depends_on=[*args.run_after, *([self.pgpass] if self.pgpass else [])],
         )

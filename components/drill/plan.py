@@ -31,6 +31,7 @@ What it does, failing with a one-line reason at the first problem:
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ class DrillPlan:
     repository: str  # the repository path as borgmatic has it
     passcommand: str | None
     pgpass_path: str
+    result_path: str  # where a successful drill records its result line (what an update prints)
     dump_path: str  # borgmatic/postgresql_databases/<identifier>/<name>
     dump_format: str  # custom | tar | directory
     jobs: int
@@ -87,6 +89,7 @@ def drill_plan(drill: DrillConfig, backup: BackupConfig) -> DrillPlan:
         repository=repo.path.rstrip("/") or "/",
         passcommand=backup.encryption_passcommand,
         pgpass_path=backup.resolved_pgpass_path,
+        result_path=result_path(backup.home_dir, drill.run_id),
         dump_path=source.dump_path,
         dump_format=source.format,
         jobs=source.restore_jobs or 1,
@@ -97,6 +100,16 @@ def drill_plan(drill: DrillConfig, backup: BackupConfig) -> DrillPlan:
         else None,
         expected=drill.expected_tables,
     )
+
+
+def result_path(home_dir: str, run_id: str) -> str:
+    """The file on the backup host holding the result of the drill run ``run_id`` (one file per runId)."""
+    return f"{home_dir.rstrip('/')}/.local/state/pg-dr/drill-{hashlib.sha256(run_id.encode()).hexdigest()[:16]}.result"
+
+
+def recorded_result_script(plan: DrillPlan) -> str:
+    """What an in-place update runs: print the recorded result of this runId; never restore again."""
+    return script(SH, "drill-recorded-result.sh", RESULT=q(plan.result_path))
 
 
 def drill_pgpass_block(drill: DrillConfig, password: str) -> str:
@@ -137,6 +150,7 @@ def drill_script(plan: DrillPlan) -> str:
         PSQL=q(f"{plan.pg_bin_dir.rstrip('/')}/psql"),
         REPO=q(plan.repository),
         PGPASS=q(plan.pgpass_path),
+        RESULT=q(plan.result_path),
         PASSCOMMAND=(f"BORG_PASSCOMMAND={q(plan.passcommand)}\nexport BORG_PASSCOMMAND" if plan.passcommand else ""),
         FORMAT=q(plan.dump_format),
         JOBS=q(plan.jobs),

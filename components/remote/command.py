@@ -52,16 +52,22 @@ class RemoteCommands:
         *,
         depends_on: Sequence[pulumi.Resource],
         delete: str | None = None,
+        update: str | None = None,
         stdin: pulumi.Input[str] | None = None,
         triggers: Sequence[Any] | None = None,
         secret: bool = False,
     ) -> remote.Command:
-        """A command running ``script`` under /bin/sh; ``secret``: its stdin is a secret (nothing is logged)."""
+        """A command running ``script`` under /bin/sh; ``secret``: its stdin is a secret (nothing is logged).
+
+        Without ``update``, the provider runs ``script`` again whenever an input other than ``triggers``
+        changes (an in-place update); ``update`` runs instead.
+        """
         return remote.Command(
             f"{self.prefix}-{suffix}",
             connection=self.connection,
             create=sh_command(script),
             delete=sh_command(delete) if delete else None,
+            update=sh_command(update) if update else None,
             stdin=stdin,
             triggers=list(triggers) if triggers is not None else None,
             add_previous_output_in_env=False,

@@ -122,6 +122,14 @@ def test_good_backup_passes_exports_results_and_reruns_on_run_id(root_sshd: SshS
     again = engine.apply(_commands(server, _stack(server, brew, run_id="2")))
     assert [(s.name, s.op) for s in again] == [("drill-run", "replace-create"), ("drill-run", "replace-delete")]
     assert again[0].ok and parse_result(again[0].proc.stdout)["ok"] is True
+    second = parse_result(again[0].proc.stdout)
+
+    # any other change is an in-place update that does not restore again: it prints runId 2's result
+    changed = engine.apply(_commands(server, _stack(server, brew, run_id="2", compareToSource=True)))
+    assert [(s.name, s.op) for s in changed] == [("drill-run", "update")]
+    update = changed[0].proc
+    assert changed[0].ok and "restoring" not in update.stdout and "not run again" in update.stdout
+    assert parse_result(update.stdout) == second
 
     # disabling the drill removes its pgpass block, keeps the backup's
     config = _stack(server, brew)

@@ -7,6 +7,7 @@ pg_restore=@PG_RESTORE@
 psql=@PSQL@
 repo=@REPO@
 PGPASSFILE=@PGPASS@
+recorded=@RESULT@
 export PGPASSFILE
 @PASSCOMMAND@
 format=@FORMAT@
@@ -196,4 +197,8 @@ if [ -s "$work/mismatch" ]; then
   sed -e 's/^/  /' "$work/mismatch" >&2
   exit 1
 fi
+# 6. a passed drill records its result: an update without a new runId prints it instead of restoring again
+mkdir -p "$(dirname "$recorded")"
+printf '%s\n' "@RESULT_PREFIX@$result" >"$recorded.$$"
+mv -f "$recorded.$$" "$recorded"
 echo "pg-dr drill: OK - $checked table counts match; restore took ${seconds}s"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import shlex
 
 import pytest
 
@@ -164,3 +166,18 @@ def test_drill_without_backup_is_an_error() -> None:
     with pytest.raises(ConfigError) as err:
         _parse(config)
     assert "pg-dr:drill.enabled: the drill restores borgmatic's archives: configure pg-dr:backup" in str(err.value)
+
+
+def test_only_a_new_run_id_runs_the_drill_again() -> None:
+    """An update (any input but runId changed) prints the recorded result; the drill records it on success."""
+    render = render_config(_stack(), resolve_secrets=True, environ=ENV)
+    run = reveal(render.one(COMMAND, "drill-run").inputs)
+    assert run["triggers"] == ["2026-01-19"]
+    update = shlex.split(run["update"])[2]
+    create = shlex.split(run["create"])[2]
+    recorded = f"/Users/erichblume/.local/state/pg-dr/drill-{hashlib.sha256(b'2026-01-19').hexdigest()[:16]}.result"
+    assert f"recorded={recorded}" in update and 'cat "$recorded"' in update
+    assert f"recorded={recorded}" in create and 'mv -f "$recorded.$$" "$recorded"' in create
+    assert "pg_restore" not in update
+    other = render_config(_stack(runId="2"), resolve_secrets=True, environ=ENV)
+    assert reveal(other.one(COMMAND, "drill-run").inputs)["update"] != run["update"]
