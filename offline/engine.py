@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi.runtime
-import yaml
 from google.protobuf import empty_pb2, json_format
 from pulumi.runtime.mocks import MockCallArgs, MockEngine, MockMonitor, MockResourceArgs, Mocks, MockSettings
 from pulumi.runtime.settings import ROOT, configure
@@ -31,6 +30,7 @@ from pulumi.runtime.stack import run_in_stack
 
 from components.project import PROJECT_DIR
 from components.secrets.resolver import UNDECRYPTABLE, ClientFactory, ResolutionMode, set_resolution_mode
+from offline.stackfile import StackFileError, load_project_file, load_stack_config_file
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SPECIAL_SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -255,11 +255,10 @@ def _strip_secure(value: Any) -> Any:
 
 def load_project(project_dir: Path) -> tuple[str, dict[str, Any]]:
     """The project name and its project-level config defaults from ``Pulumi.yaml``."""
-    path = project_dir / "Pulumi.yaml"
     try:
-        project = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise RenderError(f"cannot read {path}: {exc}") from None
+        project = load_project_file(project_dir / "Pulumi.yaml")
+    except StackFileError as exc:
+        raise RenderError(str(exc)) from None
     defaults: dict[str, Any] = {}
     for key, decl in (project.get("config") or {}).items():
         if isinstance(decl, Mapping) and ("default" in decl or "value" in decl):
@@ -282,17 +281,11 @@ def qualify_config(project: str, raw: Mapping[str, Any]) -> tuple[dict[str, str]
 
 
 def load_stack_file(project_dir: Path, stack: str) -> dict[str, Any]:
-    path = project_dir / f"Pulumi.{stack}.yaml"
+    """The ``config:`` mapping of ``Pulumi.<stack>.yaml``, read as the CLI reads it (:mod:`offline.stackfile`)."""
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise RenderError(f"no stack file {path.name} in {project_dir}") from None
-    except yaml.YAMLError as exc:
-        raise RenderError(f"{path.name} is not valid YAML: {exc}") from None
-    config = doc.get("config") or {}
-    if not isinstance(config, Mapping):
-        raise RenderError(f"{path.name}: config must be a mapping")
-    return dict(config)
+        return load_stack_config_file(project_dir / f"Pulumi.{stack}.yaml")
+    except StackFileError as exc:
+        raise RenderError(str(exc)) from None
 
 
 # ----------------------------------------------------------------------------------------- running

@@ -171,6 +171,14 @@ def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     return cfg
 
 
+# An empty stack would still register the default tailnet grant with `manage: true`, replacing the tailnet's
+# policy: a stack must say what it manages.
+NO_CONFIG = (
+    "the stack sets no pg-dr:* key, so it would manage the tailnet policy from defaults alone; configure the "
+    "stack's sections (pg-dr:tailnet, pg-dr:cluster, pg-dr:backup, ...) under config: in its stack file"
+)
+
+
 def _namespace_keys() -> set[str]:
     """Every ``pg-dr:*`` key the running stack has (the CLI passes them in PULUMI_CONFIG)."""
     from pulumi.runtime.config import CONFIG, get_config_env
@@ -194,6 +202,9 @@ def _config_ref_targets(value: Any) -> set[str]:
 def load_stack_config(config: pulumi.Config | None = None) -> StackConfig:
     """Read every ``pg-dr:*`` key from the running stack's config and validate it."""
     config = config or pulumi.Config(NAMESPACE)
+    present = _namespace_keys()
+    if not present:
+        raise ConfigError([(f"{NAMESPACE}:*", NO_CONFIG)])
     raw: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
     for section in SECTIONS:
@@ -206,6 +217,6 @@ def load_stack_config(config: pulumi.Config | None = None) -> StackConfig:
             problems.append((f"{NAMESPACE}:{section}", "must be a mapping (structured config), not a string"))
     if problems:
         raise ConfigError(problems)
-    for key in sorted(_namespace_keys() - set(SECTIONS) - _config_ref_targets(raw)):
+    for key in sorted(present - set(SECTIONS) - _config_ref_targets(raw)):
         raw[key] = None  # reported as an unknown key by parse_stack_config
     return parse_stack_config(raw)
