@@ -19,6 +19,7 @@ from components.config.base import (
     PgIdent,
     Port,
     Tag,
+    Text,
     _check,
     _NestedProblems,
 )
@@ -40,19 +41,19 @@ DEFAULT_DUMP_COMPRESSION: str | int | None = 0
 DEFAULT_RESTORE_JOBS: int | None = None
 DEFAULT_BORG_COMPRESSION = "zstd,3"
 
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_DUMP_COMPRESSION = re.compile(r"^(none|gzip|lz4|zstd)(:[A-Za-z0-9=,_-]+)?$|^[0-9]$")
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_DUMP_COMPRESSION = re.compile(r"(none|gzip|lz4|zstd)(:[A-Za-z0-9=,_-]+)?|[0-9]")
 Label = Annotated[str, AfterValidator(_check(_LABEL, "a label of letters, digits, '.', '_' and '-'"))]
 
 
 def _dump_compression(value: str | int | None) -> str | int | None:
-    if value is not None and not _DUMP_COMPRESSION.match(str(value)):
+    if value is not None and not _DUMP_COMPRESSION.fullmatch(str(value)):
         raise ValueError(f"{value!r} is not a pg_dump compression (0-9, none, gzip, lz4, zstd[:detail])")
     return value
 
 
 class RepositoryConfig(Model):
-    path: str = Field(min_length=1)
+    path: Text = Field(min_length=1)
     label: Label
 
 
@@ -65,7 +66,7 @@ class RetentionConfig(Model):
 
 class CheckConfig(Model):
     name: Literal["repository", "archives", "data", "extract", "spot"]
-    frequency: str = "always"
+    frequency: Text = "always"
 
 
 class ScheduleConfig(Model):
@@ -128,7 +129,7 @@ class BackupConfig(Model):
 
     host: Hostname
     port: Port = 22
-    user: str = Field(min_length=1)
+    user: Text = Field(min_length=1)
     host_key: HostKey | None = None
     insecure_ignore_host_key: bool = False
     private_key: SecretRef | None = None
@@ -139,8 +140,8 @@ class BackupConfig(Model):
     borgmatic_path: AbsPath = "/opt/homebrew/bin/borgmatic"
     pg_bin_dir: AbsPath = "/opt/homebrew/opt/postgresql@18/bin"
     repositories: list[RepositoryConfig] = Field(min_length=1)
-    encryption_passcommand: str | None = None
-    compression: str = DEFAULT_BORG_COMPRESSION
+    encryption_passcommand: Text | None = None
+    compression: Text = DEFAULT_BORG_COMPRESSION
     retention: RetentionConfig = RetentionConfig()
     checks: list[CheckConfig] = Field(default_factory=_default_checks)
     schedule: ScheduleConfig = ScheduleConfig()

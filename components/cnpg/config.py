@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from components.config.base import NAMESPACE, DnsName, Model, PgIdent, Quantity
+from components.config.base import NAMESPACE, DnsName, Model, PgIdent, Quantity, Text
 from components.secrets.refs import SecretRef
 
 # CNPG's webhook and DatabaseRole CEL rules reject these role names.
@@ -19,7 +19,7 @@ READ_ONLY_GRANT_ROLES = frozenset({"pg_read_all_data", "pg_monitor"})
 
 class StorageConfig(Model):
     size: Quantity = "10Gi"
-    storage_class: str | None = None
+    storage_class: Text | None = None
 
 
 class BootstrapConfig(Model):
@@ -43,8 +43,8 @@ class RoleConfig(Model):
     in_roles: list[PgIdent] = Field(default_factory=list)
     password: SecretRef | None = None
     disable_password: bool = False
-    valid_until: str | None = None
-    comment: str | None = None
+    valid_until: Text | None = None
+    comment: Text | None = None
 
     @model_validator(mode="after")
     def _password_xor_disabled(self) -> RoleConfig:
@@ -69,7 +69,7 @@ class ClusterConfig(Model):
     namespace: DnsName = "default"
     mode: Literal["cluster", "databaseRole"] = "cluster"
     instances: int = Field(default=1, ge=1)
-    image_name: str | None = None
+    image_name: Text | None = None
     storage: StorageConfig = StorageConfig()
     bootstrap: BootstrapConfig | None = None
     roles: list[RoleConfig] = Field(default_factory=list)

@@ -17,10 +17,12 @@ from typing import Any, Literal
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
+from components.config.base import control_character_problem
+
 Scheme = Literal["op", "env", "config"]
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CONFIG_KEY = re.compile(r"^([A-Za-z][A-Za-z0-9_.-]*:)?[A-Za-z][A-Za-z0-9_.-]*$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CONFIG_KEY = re.compile(r"([A-Za-z][A-Za-z0-9_.-]*:)?[A-Za-z][A-Za-z0-9_.-]*")
 
 
 def validate_op_reference(reference: str) -> None:
@@ -44,17 +46,20 @@ class SecretRef:
     def parse(cls, text: str) -> SecretRef:
         if not isinstance(text, str):
             raise ValueError("must be a secret reference string (op://..., env:NAME or config:KEY)")
+        problem = control_character_problem(text)
+        if problem:
+            raise ValueError(problem)
         if text.startswith("op://"):
             validate_op_reference(text)
             return cls("op", text)
         if text.startswith("env:"):
             name = text[4:]
-            if not _ENV_NAME.match(name):
+            if not _ENV_NAME.fullmatch(name):
                 raise ValueError(f"{text!r}: env: needs an environment variable name like env:BORGMATIC_PASSWORD")
             return cls("env", name)
         if text.startswith("config:"):
             key = text[7:]
-            if not _CONFIG_KEY.match(key):
+            if not _CONFIG_KEY.fullmatch(key):
                 raise ValueError(f"{text!r}: config: needs a config key like config:borgmaticPassword")
             return cls("config", key)
         raise ValueError(

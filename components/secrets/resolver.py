@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +34,17 @@ UNDECRYPTABLE = "[encrypted config value: not readable offline]"
 INTEGRATION_VERSION = "0.1.0"
 
 T = TypeVar("T")
+
+# A secret value goes into .pgpass lines, Secrets and scripts: a line break or NUL in it would split or hide a
+# line (a trailing newline is the usual `export VAR="$(cat file)"`-style accident). Refused, never stripped.
+_LINE_BREAK_OR_NUL = re.compile(r"[\r\n\x00]")
+_BROKEN_VALUE = {
+    "env": "environment variable {ref.target} {what}; a password is one line: export it without",
+    "config": "config key {ref.target} {what}; a password is one line: set it again without",
+    "op": "the secret {what}; a password is one line (a .pgpass line cannot carry it)",
+}
+# Fields whose secret may span lines (an OpenSSH private key).
+MULTILINE_FIELDS = (".privateKey",)
 
 
 class SecretResolutionError(pulumi.RunError):
@@ -122,11 +134,26 @@ def resolve_all(cfg: StackConfig, mode: ResolutionMode | None = None) -> Resolve
         op_values, op_problems = _run_in_worker(lambda: _resolve_onepassword(factory, op_refs))
         values.update(op_values)
         problems += op_problems
+    problems += _multiline_problems(cfg, values)
     if problems:
         raise SecretResolutionError(problems)
     if mode.on_resolved is not None:
         mode.on_resolved(values.values())
     return ResolvedSecrets(values)
+
+
+def _multiline_problems(cfg: StackConfig, values: Mapping[SecretRef, str]) -> list[tuple[str, str]]:
+    """Passwords are one line; only a private key (PEM) may hold line breaks."""
+    single_line = {ref for path, ref in cfg.secret_refs() if not path.endswith(MULTILINE_FIELDS)}
+    problems: list[tuple[str, str]] = []
+    for ref in sorted(single_line & set(values)):
+        value = values[ref]
+        if _LINE_BREAK_OR_NUL.search(value):
+            stripped = value.rstrip("\r\n")
+            trailing = stripped != value and not _LINE_BREAK_OR_NUL.search(stripped)
+            what = "ends in a newline" if trailing else "holds a line break or NUL byte"
+            problems.append((str(ref), _BROKEN_VALUE.get(ref.scheme, _BROKEN_VALUE["op"]).format(ref=ref, what=what)))
+    return problems
 
 
 def _config_secret(key: str) -> tuple[str, str | None]:
