@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Annotated, Literal
 
@@ -184,6 +185,7 @@ class BackupConfig(Model):
                     )
                 )
             creds.setdefault(k, db.password)
+        problems += _path_collisions(self)
         if problems:
             raise _NestedProblems(problems)
         return self
@@ -195,3 +197,32 @@ class BackupConfig(Model):
     @property
     def resolved_pgpass_path(self) -> str:
         return self.pgpass_path or f"{self.home_dir}/.pgpass"
+
+
+def schedule_unit_paths(cfg: BackupConfig) -> list[str]:
+    """The files the schedule installs on the backup host (as ``plan.schedule_files`` writes them)."""
+    label = cfg.schedule.label
+    if cfg.schedule.kind == "launchd":
+        return [posixpath.join(cfg.home_dir, "Library", "LaunchAgents", f"{label}.plist")]
+    if cfg.schedule.kind == "systemd":
+        unit_dir = posixpath.join(cfg.home_dir, ".config", "systemd", "user")
+        return [posixpath.join(unit_dir, f"{label}.{suffix}") for suffix in ("service", "timer")]
+    return []
+
+
+def _path_collisions(cfg: BackupConfig) -> list[tuple[str, str]]:
+    """Two files pg-dr writes on the backup host must never be one file (each delivery would overwrite the
+    other). macOS file systems are case-insensitive by default, so a launchd host compares paths casefolded."""
+    fold = str.casefold if cfg.schedule.kind == "launchd" else str
+    owners = [
+        ("configPath", cfg.resolved_config_path),
+        ("pgpassPath", cfg.resolved_pgpass_path),
+        *(("schedule.label", path) for path in schedule_unit_paths(cfg)),
+    ]
+    problems: list[tuple[str, str]] = []
+    seen: dict[str, str] = {}
+    for key, path in owners:
+        other = seen.setdefault(fold(posixpath.normpath(path)), key)
+        if other != key:
+            problems.append((key, f"{path} is also the file of {other} (pg-dr:backup.{other}): use another path"))
+    return problems

@@ -77,10 +77,15 @@ class ClusterConfig(Model):
 
     def secret_name(self, role: RoleConfig) -> str:
         """The basic-auth Secret CNPG reads the role's password from (``<cluster>-<role>``)."""
-        return f"{self.name}-{role.name.replace('_', '-').lower()}"
+        return f"{self.name}-{kubernetes_suffix(role.name)}"
 
     def role(self, name: str) -> RoleConfig | None:
         return next((r for r in self.roles if r.name == name), None)
+
+
+def kubernetes_suffix(role_name: str) -> str:
+    """The role's part of its Secret and DatabaseRole names (``<cluster>-<suffix>``): Kubernetes names are lowercase."""
+    return role_name.replace("_", "-").lower()
 
 
 def role_list_problems(raw_cluster: Any) -> list[tuple[str, str]]:
@@ -89,6 +94,8 @@ def role_list_problems(raw_cluster: Any) -> list[tuple[str, str]]:
         return []
     problems: list[tuple[str, str]] = []
     seen: dict[str, int] = {}
+    suffixes: dict[str, int] = {}
+    cluster = raw_cluster.get("name") if isinstance(raw_cluster.get("name"), str) else "<cluster>"
     at = f"{NAMESPACE}:cluster.roles"
     for i, role in enumerate(raw_cluster["roles"]):
         if not isinstance(role, Mapping) or not isinstance(role.get("name"), str):
@@ -96,6 +103,13 @@ def role_list_problems(raw_cluster: Any) -> list[tuple[str, str]]:
         name = role["name"]
         if name in seen:
             problems.append((f"{at}[{i}].name", f"duplicate role {name!r} (also roles[{seen[name]}])"))
+        first = suffixes.setdefault(kubernetes_suffix(name), i)
+        if name not in seen and first != i:
+            other = raw_cluster["roles"][first]["name"]
+            problems.append(
+                (f"{at}[{i}].name", f"{name!r} and {other!r} (roles[{first}]) both get the Kubernetes name "
+                 f"{cluster}-{kubernetes_suffix(name)} (Secret, DatabaseRole): rename one")
+            )  # fmt: skip
         seen.setdefault(name, i)
         if name in RESERVED_ROLE_NAMES or name.startswith(RESERVED_ROLE_PREFIXES):
             problems.append((f"{at}[{i}].name", f"{name!r} is reserved by PostgreSQL or CNPG"))
