@@ -13,7 +13,6 @@ problem is a :class:`StackFileError` whose message names the file, the line and 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import ConstructorError, SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import ScalarNode
+
+from components.config.base import suggest
 
 # The top-level keys of a stack file (workspace.ProjectStack in the Pulumi SDK).
 STACK_FILE_KEYS = ("config", "environment", "secretsprovider", "encryptedkey", "encryptionsalt")
@@ -104,7 +105,7 @@ def stack_config(doc: Any, name: str) -> dict[str, Any]:
         raise StackFileError(f"{name}: must be a mapping with a config: key, not {kind}")
     for key in doc:
         if key not in STACK_FILE_KEYS:
-            raise StackFileError(f"{name}: unknown top-level key {key!r}{_suggest(key, STACK_FILE_KEYS)}")
+            raise StackFileError(f"{name}: unknown top-level key {key!r}{suggest(str(key), STACK_FILE_KEYS)}")
     if "config" not in doc:
         raise StackFileError(f"{name}: no config: mapping (the stack's settings live under config:)")
     config = doc["config"]
@@ -116,11 +117,6 @@ def stack_config(doc: Any, name: str) -> dict[str, Any]:
         if not isinstance(key, str):
             raise StackFileError(f"{name}: config key {key!r} must be a string like pg-dr:backup")
     return dict(config)
-
-
-def _suggest(word: object, known: tuple[str, ...] | list[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
 
 
 def load_stack_config_file(path: Path) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import posixpath
 import re
@@ -45,6 +46,13 @@ class ConfigError(pulumi.RunError):
             f"invalid stack configuration ({len(lines)} problem{'s' if len(lines) != 1 else ''}):\n  "
             + "\n  ".join(lines)
         )
+
+
+def suggest(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the nearest known word, else the list of known words (for messages)."""
+    known = list(known)
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
 
 
 def _check(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:

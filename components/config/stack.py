@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError, model_validator
 
 from components.borgmatic.config import BackupConfig
 from components.cnpg.config import READ_ONLY_GRANT_ROLES, ClusterConfig, role_list_problems
-from components.config.base import NAMESPACE, SECTIONS, ConfigError, Model, _NestedProblems
+from components.config.base import NAMESPACE, SECTIONS, ConfigError, Model, _NestedProblems, suggest
 from components.drill.config import DrillConfig
 from components.secrets.config import SecretsConfig
 from components.secrets.refs import SecretRef
@@ -160,7 +160,7 @@ def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:
 def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
     """Validate the ``pg-dr`` sections (already parsed from JSON) into a :class:`StackConfig`."""
     unknown = [k for k in raw if k not in SECTIONS]
-    problems = [(f"{NAMESPACE}:{k}", f"unknown key (known: {', '.join(SECTIONS)})") for k in unknown]
+    problems = [(f"{NAMESPACE}:{k}", f"unknown key{suggest(k, SECTIONS)}") for k in unknown]
     problems += role_list_problems(raw.get("cluster"))
     try:
         cfg = StackConfig.model_validate({k: v for k, v in raw.items() if k in SECTIONS})
@@ -179,19 +179,55 @@ NO_CONFIG = (
 )
 
 
-def _namespace_keys() -> set[str]:
-    """Every ``pg-dr:*`` key the running stack has (the CLI passes them in PULUMI_CONFIG)."""
+# Every namespace the stack reads: its own and its providers' (their settings as the installed SDKs list
+# them; tests/unit/config/test_namespaces.py keeps these lists equal to the SDKs'). `pulumi:` keys belong to
+# the engine (tags, template, ...) and are not checked.
+PROVIDER_KEYS: dict[str, tuple[str, ...]] = {
+    "kubernetes": (
+        "alwaysRender", "cluster", "clusterIdentifier", "context", "deleteUnreachable", "enableConfigMapMutable",
+        "enablePatchForce", "enableSecretMutable", "enableServerSideApply", "helmReleaseSettings",
+        "kubeClientSettings", "kubeconfig", "namespace", "renderYamlToDirectory", "skipUpdateUnreachable",
+        "suppressDeprecationWarnings", "suppressHelmHookWarnings", "upsertExistingObjects",
+    ),
+    "tailscale": (
+        "apiKey", "audience", "baseUrl", "identityToken", "identityTokenEnvironmentVariableName", "oauthClientId",
+        "oauthClientSecret", "scopes", "tailnet", "userAgent",
+    ),
+    "command": (),
+}  # fmt: skip
+ENGINE_NAMESPACE = "pulumi"
+NAMESPACES = (NAMESPACE, *PROVIDER_KEYS, ENGINE_NAMESPACE)
+
+
+def _config_keys() -> set[str]:
+    """Every fully qualified config key of the running stack (the CLI passes them in PULUMI_CONFIG)."""
     from pulumi.runtime.config import CONFIG, get_config_env
 
-    keys = set(CONFIG.get()) | set(get_config_env())
-    return {k.split(":", 1)[1] for k in keys if k.startswith(f"{NAMESPACE}:")}
+    return set(CONFIG.get()) | set(get_config_env())
+
+
+def namespace_problems(keys: set[str]) -> list[tuple[str, str]]:
+    """Keys outside pg-dr's namespace that nothing reads: a misspelled namespace or provider setting."""
+    problems: list[tuple[str, str]] = []
+    for key in sorted(keys):
+        namespace, _, name = key.partition(":")
+        if namespace in (NAMESPACE, ENGINE_NAMESPACE):
+            continue
+        if namespace in PROVIDER_KEYS:
+            known = PROVIDER_KEYS[namespace]
+            if name not in known:
+                hint = suggest(name, known) if known else " (the provider takes no stack config)"
+                problems.append((key, f"unknown {namespace} provider setting{hint}"))
+        else:
+            problems.append((key, f"unknown namespace {namespace!r}{suggest(namespace, NAMESPACES)}"))
+    return problems
 
 
 def _config_ref_targets(value: Any) -> set[str]:
-    """Keys named by ``config:KEY`` references anywhere in raw config (they are not unknown keys)."""
+    """Fully qualified keys named by ``config:KEY`` references anywhere in raw config (they are not unknown)."""
     if isinstance(value, str) and value.startswith("config:"):
         key = value[len("config:") :]
-        return {key.split(":", 1)[1]} if key.startswith(f"{NAMESPACE}:") else {key}
+        return {key if ":" in key else f"{NAMESPACE}:{key}"}
     if isinstance(value, Mapping):
         return set().union(*(_config_ref_targets(v) for v in value.values())) if value else set()
     if isinstance(value, list):
@@ -202,8 +238,9 @@ def _config_ref_targets(value: Any) -> set[str]:
 def load_stack_config(config: pulumi.Config | None = None) -> StackConfig:
     """Read every ``pg-dr:*`` key from the running stack's config and validate it."""
     config = config or pulumi.Config(NAMESPACE)
-    present = _namespace_keys()
-    if not present:
+    keys = _config_keys()
+    prefix = f"{NAMESPACE}:"
+    if not any(key.startswith(prefix) for key in keys):
         raise ConfigError([(f"{NAMESPACE}:*", NO_CONFIG)])
     raw: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
@@ -217,6 +254,14 @@ def load_stack_config(config: pulumi.Config | None = None) -> StackConfig:
             problems.append((f"{NAMESPACE}:{section}", "must be a mapping (structured config), not a string"))
     if problems:
         raise ConfigError(problems)
-    for key in sorted(present - set(SECTIONS) - _config_ref_targets(raw)):
-        raw[key] = None  # reported as an unknown key by parse_stack_config
-    return parse_stack_config(raw)
+    unread = keys - _config_ref_targets(raw)
+    for key in sorted(k for k in unread if k.startswith(prefix) and k[len(prefix) :] not in SECTIONS):
+        raw[key[len(prefix) :]] = None  # reported as an unknown key by parse_stack_config
+    problems = namespace_problems(unread)
+    try:
+        cfg = parse_stack_config(raw)
+    except ConfigError as exc:
+        raise ConfigError(problems + exc.problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return cfg
