@@ -251,14 +251,20 @@ class _CollectingHandler(logging.Handler):
 
 # ------------------------------------------------------------------------------------- stack files
 def _config_value(value: Any) -> tuple[str, bool]:
-    """A stack-file config value as the CLI passes it to the program: a string, and whether it is secret."""
+    """A stack-file config value as the CLI passes it to the program: a string, and whether it is secret.
+
+    Objects travel as Go's ``json.Marshal`` writes them (keys sorted, whole floats without a fraction),
+    with every ``secure:`` value replaced by what the CLI would decrypt (offline: a placeholder).
+    """
     if isinstance(value, Mapping) and set(value) == {"secure"}:
         return UNDECRYPTABLE, True
     secret = _has_secure(value)
     if isinstance(value, bool):
         return ("true" if value else "false"), False
     if isinstance(value, (Mapping, list)):
-        return json.dumps(_strip_secure(value), separators=(",", ":")), secret
+        return json.dumps(_go_json(value), separators=(",", ":"), sort_keys=True, allow_nan=False), secret
+    if isinstance(value, float):
+        return json.dumps(_go_json(value), allow_nan=False), False
     return ("" if value is None else str(value)), False
 
 
@@ -270,13 +276,16 @@ def _has_secure(value: Any) -> bool:
     return False
 
 
-def _strip_secure(value: Any) -> Any:
+def _go_json(value: Any) -> Any:
+    """``value`` with secure values replaced, and floats as Go's JSON writes them (``22.0`` is ``22``)."""
     if isinstance(value, Mapping):
         if set(value) == {"secure"}:
             return UNDECRYPTABLE
-        return {k: _strip_secure(v) for k, v in value.items()}
+        return {k: _go_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_strip_secure(v) for v in value]
+        return [_go_json(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
     return value
 
 
@@ -299,9 +308,18 @@ def qualify_config(project: str, raw: Mapping[str, Any]) -> tuple[dict[str, str]
     """Fully qualified config keys and values as the CLI hands them to the program, plus the secret keys."""
     config: dict[str, str] = {}
     secret_keys: list[str] = []
+    written_as: dict[str, str] = {}
     for key, value in raw.items():
         full = key if ":" in key else f"{project}:{key}"
-        config[full], secret = _config_value(value)
+        if full in written_as:
+            raise RenderError(
+                f"{written_as[full]} and {key} are the same config key (bare keys are in the project namespace)"
+            )
+        written_as[full] = key
+        try:
+            config[full], secret = _config_value(value)
+        except ValueError:  # inf/nan: Go's JSON has no such number and the CLI refuses it
+            raise RenderError(f"{full}: .inf and .nan are not numbers the Pulumi CLI can pass") from None
         if secret:
             secret_keys.append(full)
     return config, secret_keys

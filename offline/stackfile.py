@@ -3,16 +3,20 @@
 The CLI parses both files with Go's ``gopkg.in/yaml.v3``, which follows YAML 1.2 (core schema):
 
 * only ``true``/``false`` are booleans (``yes``, ``no``, ``on``, ``off`` are strings);
-* a timestamp-like scalar (``runId: 2026-01-19``) stays the string it was written as;
+* an unquoted date is a Go ``time.Time``, which Pulumi hands to the program as ``time.Time.String()``:
+  ``runId: 2026-01-19`` reaches the program as ``"2026-01-19 00:00:00 +0000 UTC"`` (quote it to keep it);
+* an integer with a leading zero is octal, as in YAML 1.1 (``010`` is 8);
 * a key given twice in one mapping is an error ("mapping key ... already defined at line N").
 
-``ruamel.yaml`` reads YAML 1.2 too; a small constructor adds the two yaml.v3 behaviours above. Every
+``ruamel.yaml`` reads YAML 1.2 too; a small constructor adds the yaml.v3 behaviours above. Every
 problem is a :class:`StackFileError` whose message names the file, the line and the key, never a value
 (a stack file holds ciphertexts and, by mistake, perhaps a plaintext secret).
 """
 
 from __future__ import annotations
 
+import datetime
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -47,8 +51,52 @@ class _Constructor(SafeConstructor):
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_int(self, node: Any) -> int:
+        text = self.construct_scalar(node).replace("_", "")
+        digits = text.lstrip("+-")
+        if _GO_OCTAL.fullmatch(digits):  # yaml.v3 resolves with strconv.ParseInt(s, 0, 64)
+            return (-1 if text.startswith("-") else 1) * int(digits, 8)
+        return super().construct_yaml_int(node)
 
-_Constructor.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)
+    def construct_go_timestamp(self, node: Any) -> str:
+        return go_time_string(self.construct_scalar(node))
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:int", _Constructor.construct_yaml_int)
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_go_timestamp)
+
+_GO_OCTAL = re.compile(r"0[0-7]+")
+# yaml.v3's timestamp layouts ("2006-1-2T15:4:5.999999999Z07:00", the same with "t" or " " and no zone, "2006-1-2").
+_GO_TIMESTAMP = re.compile(
+    r"(?P<date>[0-9]{4}-[0-9]{1,2}-[0-9]{1,2})"
+    r"(?:(?:(?P<t>[Tt])|[ ])(?P<h>[0-9]{1,2}):(?P<m>[0-9]{1,2}):(?P<s>[0-9]{1,2})(?:\.(?P<frac>[0-9]{1,9}))?"
+    r"(?P<zone>Z|[-+][0-9]{2}:[0-9]{2})?)?"
+)
+
+
+def go_time_string(text: str) -> str:
+    """What Pulumi passes for an unquoted YAML timestamp: Go's ``time.Time.String()`` of yaml.v3's parse.
+
+    A scalar yaml.v3 would not parse as a time stays the text as written. A numeric zone other than Z prints
+    as Go prints a fabricated zone (``-0500 -0500``); Go uses the local zone's name instead when the offset
+    matches it, so such timestamps are machine-dependent under the CLI too: quote them.
+    """
+    found = _GO_TIMESTAMP.fullmatch(text)
+    if found is None or (found["zone"] and not found["t"]) or (found["h"] is None and text != found["date"]):
+        return text
+    year, month, day = (int(part) for part in found["date"].split("-"))
+    clock = (int(found["h"] or 0), int(found["m"] or 0), int(found["s"] or 0))
+    try:
+        datetime.datetime(year, month, day, *clock)
+    except ValueError:
+        return text
+    frac = (found["frac"] or "").rstrip("0")
+    stamp = f"{year:04d}-{month:02d}-{day:02d} {clock[0]:02d}:{clock[1]:02d}:{clock[2]:02d}{'.' + frac if frac else ''}"
+    zone = found["zone"]
+    if zone in (None, "Z", "+00:00", "-00:00"):
+        return f"{stamp} +0000 UTC"
+    offset = zone.replace(":", "")
+    return f"{stamp} {offset} {offset}"
 
 
 class _DuplicateKey(Exception):

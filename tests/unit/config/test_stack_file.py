@@ -9,7 +9,7 @@ import yaml
 
 from components.project import PROJECT_DIR
 from offline.cli import main
-from offline.engine import RenderError, load_stack_file
+from offline.engine import RenderError, load_stack_file, qualify_config
 from tests.support.render import render_config
 from tests.support.stacks import stack
 
@@ -33,10 +33,41 @@ def _render(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, st
     return code, err
 
 
-def test_yaml_1_2_scalars_are_strings_as_the_cli_reads_them(tmp_path: Path) -> None:
-    _project(tmp_path, "config:\n  pg-dr:drill:\n    runId: 2026-01-19\n    note: yes\n    other: off\n")
-    config = load_stack_file(tmp_path, "t")
-    assert config == {"pg-dr:drill": {"runId": "2026-01-19", "note": "yes", "other": "off"}}
+def test_yaml_1_2_scalars_are_read_as_the_cli_reads_them(tmp_path: Path) -> None:
+    """yaml.v3: yes/off are strings, dates are Go times the CLI passes as text, leading-zero integers are octal."""
+    _project(
+        tmp_path,
+        "config:\n  pg-dr:drill:\n    runId: 2026-01-19\n    quoted: '2026-01-19'\n    note: yes\n    other: off\n"
+        "    minute: 010\n    at: 2026-01-19T10:30:00Z\n",
+    )
+    assert load_stack_file(tmp_path, "t") == {
+        "pg-dr:drill": {
+            "runId": "2026-01-19 00:00:00 +0000 UTC",
+            "quoted": "2026-01-19",
+            "note": "yes",
+            "other": "off",
+            "minute": 8,
+            "at": "2026-01-19 10:30:00 +0000 UTC",
+        }
+    }
+
+
+def test_sections_travel_as_the_cli_marshals_them() -> None:
+    """Go's json.Marshal: keys sorted, a whole float has no fraction (so `port: 22.0` is the integer 22)."""
+    config, _ = qualify_config("pg-dr", {"backup": {"port": 22.0, "b": 1.5, "a": [2.0]}, "ratio": 3.0})
+    assert config == {"pg-dr:backup": '{"a":[2],"b":1.5,"port":22}', "pg-dr:ratio": "3"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"backup": {}, "pg-dr:backup": {}}, "backup and pg-dr:backup are the same config key"),
+        ({"pg-dr:backup": {"port": float("inf")}}, "pg-dr:backup: .inf and .nan are not numbers"),
+    ],
+)
+def test_keys_and_numbers_the_cli_refuses(raw: dict, expected: str) -> None:
+    with pytest.raises(RenderError, match=expected):
+        qualify_config("pg-dr", raw)
 
 
 def test_a_date_run_id_renders(tmp_path: Path) -> None:
