@@ -350,6 +350,7 @@ def render_config(
     resolved: set[str] = set()
     mode = ResolutionMode(
         placeholders=not resolve_secrets,
+        offline=True,
         client_factory=onepassword_client,
         environ=environ,
         on_resolved=resolved.update,

@@ -12,18 +12,19 @@ the whole-stack model, the checks that span sections, and the loader.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pulumi
-from pydantic import BaseModel, ValidationError, model_validator
+import pulumi.runtime
+from pydantic import BaseModel, ValidationError, ValidatorFunctionWrapHandler, field_validator, model_validator
 
 from components.borgmatic.config import BackupConfig
 from components.cnpg.config import READ_ONLY_GRANT_ROLES, ClusterConfig, role_list_problems
 from components.config.base import NAMESPACE, SECTIONS, ConfigError, Model, _NestedProblems, suggest
 from components.drill.config import DrillConfig
 from components.secrets.config import SecretsConfig
-from components.secrets.refs import SecretRef
+from components.secrets.refs import SECURE_VALUES_ALLOWED, SecretRef
 from components.tailnet.config import TailnetConfig
 
 
@@ -34,6 +35,17 @@ class StackConfig(Model):
     cluster: ClusterConfig | None = None
     backup: BackupConfig | None = None
     drill: DrillConfig = DrillConfig()
+
+    @field_validator(*SECTIONS, mode="wrap")
+    @classmethod
+    def _secure_values_in_secret_sections(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: Any) -> Any:
+        """A section the CLI marks secret may hold decrypted secure values (components.secrets.refs)."""
+        secret = info.field_name in ((info.context or {}).get("secret_sections") or ())
+        token = SECURE_VALUES_ALLOWED.set(secret)
+        try:
+            return handler(value)
+        finally:
+            SECURE_VALUES_ALLOWED.reset(token)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> StackConfig:
@@ -157,13 +169,18 @@ def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:
     return problems
 
 
-def parse_stack_config(raw: Mapping[str, Any]) -> StackConfig:
-    """Validate the ``pg-dr`` sections (already parsed from JSON) into a :class:`StackConfig`."""
+def parse_stack_config(raw: Mapping[str, Any], secret_sections: Iterable[str] = ()) -> StackConfig:
+    """Validate the ``pg-dr`` sections (already parsed from JSON) into a :class:`StackConfig`.
+
+    ``secret_sections``: the sections whose keys the CLI marks secret (they hold decrypted secure values).
+    """
     unknown = [k for k in raw if k not in SECTIONS]
     problems = [(f"{NAMESPACE}:{k}", f"unknown key{suggest(k, SECTIONS)}") for k in unknown]
     problems += role_list_problems(raw.get("cluster"))
     try:
-        cfg = StackConfig.model_validate({k: v for k, v in raw.items() if k in SECTIONS})
+        cfg = StackConfig.model_validate(
+            {k: v for k, v in raw.items() if k in SECTIONS}, context={"secret_sections": frozenset(secret_sections)}
+        )
     except ValidationError as exc:
         raise ConfigError(problems + _problems_from(exc)) from None
     if problems:
@@ -258,8 +275,9 @@ def load_stack_config(config: pulumi.Config | None = None) -> StackConfig:
     for key in sorted(k for k in unread if k.startswith(prefix) and k[len(prefix) :] not in SECTIONS):
         raw[key[len(prefix) :]] = None  # reported as an unknown key by parse_stack_config
     problems = namespace_problems(unread)
+    secret_sections = [s for s in raw if s in SECTIONS and pulumi.runtime.is_config_secret(f"{NAMESPACE}:{s}")]
     try:
-        cfg = parse_stack_config(raw)
+        cfg = parse_stack_config(raw, secret_sections)
     except ConfigError as exc:
         raise ConfigError(problems + exc.problems) from None
     if problems:
