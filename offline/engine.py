@@ -30,7 +30,15 @@ from pulumi.runtime.stack import run_in_stack
 
 from components.project import PROJECT_DIR
 from components.secrets.resolver import UNDECRYPTABLE, ClientFactory, ResolutionMode, set_resolution_mode
-from offline.stackfile import StackFileError, load_project_file, load_stack_config_file
+from offline.stackfile import (
+    UNSET,
+    Declaration,
+    StackFileError,
+    apply_project_config,
+    load_project_file,
+    load_stack_config_file,
+    project_declarations,
+)
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SPECIAL_SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -289,19 +297,27 @@ def _go_json(value: Any) -> Any:
     return value
 
 
-def load_project(project_dir: Path) -> tuple[str, dict[str, Any]]:
-    """The project name and its project-level config defaults from ``Pulumi.yaml``."""
+def _project(project_dir: Path) -> tuple[str, dict[str, Declaration]]:
     try:
         project = load_project_file(project_dir / "Pulumi.yaml")
+        return str(project["name"]), project_declarations(project)
     except StackFileError as exc:
         raise RenderError(str(exc)) from None
-    defaults: dict[str, Any] = {}
-    for key, decl in (project.get("config") or {}).items():
-        if isinstance(decl, Mapping) and ("default" in decl or "value" in decl):
-            defaults[key] = decl.get("value", decl.get("default"))
-        elif not isinstance(decl, Mapping):
-            defaults[key] = decl
-    return str(project["name"]), defaults
+
+
+def load_project(project_dir: Path) -> tuple[str, dict[str, Any]]:
+    """The project name and its project-level config defaults (and values) from ``Pulumi.yaml``."""
+    name, declarations = _project(project_dir)
+    return name, {key: decl.fallback for key, decl in declarations.items() if decl.fallback is not UNSET}
+
+
+def project_config(project_dir: Path, config: Mapping[str, Any], stack: str) -> tuple[str, dict[str, Any]]:
+    """The project name and the stack config as ``pulumi up`` runs it: declared types checked, defaults applied."""
+    name, declarations = _project(project_dir)
+    try:
+        return name, apply_project_config(config, declarations, name, f"Pulumi.{stack}.yaml")
+    except StackFileError as exc:
+        raise RenderError(str(exc)) from None
 
 
 def qualify_config(project: str, raw: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
@@ -345,8 +361,8 @@ def render_config(
 ) -> Render:
     """Run the program under mocks with an in-memory stack config (the ``config:`` mapping of a stack file)."""
     project_dir = (project_dir or PROJECT_DIR).resolve()
-    project, defaults = load_project(project_dir)
-    full_config, secret_keys = qualify_config(project, {**defaults, **config})
+    project, merged = project_config(project_dir, config, stack)
+    full_config, secret_keys = qualify_config(project, merged)
     resolved: set[str] = set()
     mode = ResolutionMode(
         placeholders=not resolve_secrets,

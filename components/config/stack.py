@@ -191,8 +191,8 @@ def parse_stack_config(raw: Mapping[str, Any], secret_sections: Iterable[str] = 
 # An empty stack would still register the default tailnet grant with `manage: true`, replacing the tailnet's
 # policy: a stack must say what it manages.
 NO_CONFIG = (
-    "the stack sets no pg-dr:* key, so it would manage the tailnet policy from defaults alone; configure the "
-    "stack's sections (pg-dr:tailnet, pg-dr:cluster, pg-dr:backup, ...) under config: in its stack file"
+    "the stack configures no pg-dr section, so it would manage the tailnet policy from defaults alone; configure "
+    "the stack's sections (pg-dr:tailnet, pg-dr:cluster, pg-dr:backup, ...) under config: in its stack file"
 )
 
 
@@ -253,12 +253,14 @@ def _config_ref_targets(value: Any) -> set[str]:
 
 
 def load_stack_config(config: pulumi.Config | None = None) -> StackConfig:
-    """Read every ``pg-dr:*`` key from the running stack's config and validate it."""
+    """Read every ``pg-dr:*`` key from the running stack's config and validate it.
+
+    An empty section (``{}``, the default Pulumi.yaml declares for every section) is the same as an absent one:
+    for ``cluster`` and ``backup`` that means not managed, for the others their defaults.
+    """
     config = config or pulumi.Config(NAMESPACE)
     keys = _config_keys()
     prefix = f"{NAMESPACE}:"
-    if not any(key.startswith(prefix) for key in keys):
-        raise ConfigError([(f"{NAMESPACE}:*", NO_CONFIG)])
     raw: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
     for section in SECTIONS:
@@ -269,10 +271,16 @@ def load_stack_config(config: pulumi.Config | None = None) -> StackConfig:
             raw[section] = json.loads(value)
         except json.JSONDecodeError:
             problems.append((f"{NAMESPACE}:{section}", "must be a mapping (structured config), not a string"))
+        else:
+            if raw[section] == {}:
+                del raw[section]
     if problems:
         raise ConfigError(problems)
     unread = keys - _config_ref_targets(raw)
-    for key in sorted(k for k in unread if k.startswith(prefix) and k[len(prefix) :] not in SECTIONS):
+    unknown = sorted(k for k in unread if k.startswith(prefix) and k[len(prefix) :] not in SECTIONS)
+    if not raw and not unknown:
+        raise ConfigError([(f"{NAMESPACE}:*", NO_CONFIG)])
+    for key in unknown:
         raw[key[len(prefix) :]] = None  # reported as an unknown key by parse_stack_config
     problems = namespace_problems(unread)
     secret_sections = [s for s in raw if s in SECTIONS and pulumi.runtime.is_config_secret(f"{NAMESPACE}:{s}")]
