@@ -44,7 +44,7 @@ DEFAULT_BORG_COMPRESSION = "zstd,3"
 
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _DUMP_COMPRESSION = re.compile(r"(none|gzip|lz4|zstd)(:[A-Za-z0-9=,_-]+)?|[0-9]")
-Label = Annotated[str, AfterValidator(_check(_LABEL, "a label of letters, digits, '.', '_' and '-'"))]
+Label = Annotated[Text, AfterValidator(_check(_LABEL, "a label of letters, digits, '.', '_' and '-'"))]
 
 
 def _dump_compression(value: str | int | None) -> str | int | None:

@@ -95,8 +95,8 @@ BAD_STACK_FILES = {
     ),
     "no config key": ("secretsprovider: passphrase\n", "Pulumi.t.yaml: no config: mapping"),
     "config is a list": ("config:\n  - pg-dr:tailnet\n", "config: must be a mapping"),
-    "empty config": ("config:\n", "the stack sets no pg-dr:* key"),
-    "only provider config": ("config:\n  kubernetes:context: kind\n", "the stack sets no pg-dr:* key"),
+    "empty config": ("config:\n", "the stack configures no pg-dr section"),
+    "only provider config": ("config:\n  kubernetes:context: kind\n", "the stack configures no pg-dr section"),
     "broken YAML": ("config:\n  pg-dr:tailnet: [\n", "Pulumi.t.yaml:3:1: not valid YAML"),
 }
 

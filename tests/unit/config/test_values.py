@@ -12,6 +12,7 @@ import pytest
 from components.config.base import ConfigError
 from components.config.stack import parse_stack_config
 from components.secrets.resolver import ResolutionMode, SecretResolutionError, resolve_all
+from offline import engine
 from tests.support.render import render_config
 from tests.support.stacks import BASE, HOST_KEY, raw_sections, stack
 
@@ -59,6 +60,8 @@ def test_numbers_the_cli_writes_are_accepted_for_text_fields() -> None:
     assert cfg.drill.run_id == "2"
     assert cfg.backup is not None and cfg.backup.user == "501"
     assert parse_stack_config(_raw(lambda r: r.update(drill={"runId": 1.5}))).drill.run_id == "1.5"
+    labelled = parse_stack_config(_raw(lambda r: r["backup"]["repositories"][0].update(label=2026)))
+    assert labelled.backup is not None and labelled.backup.repositories[0].label == "2026"
 
 
 def test_a_cli_typed_run_id_renders() -> None:
@@ -112,11 +115,21 @@ def test_control_characters_are_refused(case: str) -> None:
     assert expected in _problems(mutate)
 
 
-def test_home_dir_with_nul_fails_before_any_resource_registers() -> None:
+def test_home_dir_with_nul_fails_before_any_resource_registers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """It crashed in plistlib after 7 resources had registered."""
+    monitors: list[Any] = []
+    recording_monitor = engine._RecordingMonitor
+
+    def monitor(mocks: Any) -> Any:
+        monitors.append(recording_monitor(mocks))
+        return monitors[-1]
+
+    monkeypatch.setattr(engine, "_RecordingMonitor", monitor)
     config = stack()
     config["pg-dr:backup"]["homeDir"] = "/Users/erich\x00blume"
     with pytest.raises(ConfigError, match=r"pg-dr:backup\.homeDir: contains a control character \('\\x00'"):
         render_config(config)
+    assert len(monitors) == 1 and monitors[0].recorded == []
 
 
 # -------------------------------------------------------------------------------------------- hosts
