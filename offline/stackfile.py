@@ -38,7 +38,7 @@ class StackFileError(Exception):
 
 
 class _Constructor(SafeConstructor):
-    """YAML 1.2 as yaml.v3 decodes it into untyped values: timestamps stay strings, duplicate keys fail."""
+    """YAML 1.2 as yaml.v3 decodes it into untyped values (see the module docstring); duplicate keys fail."""
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         seen: dict[Any, int] = {}

@@ -81,8 +81,9 @@ def _no_control(value: str) -> str:
 
 def _from_cli_number(value: Any) -> Any:
     """A number where text is expected becomes its text: ``pulumi config set --path pg-dr:drill.runId 2``
-    stores the integer 2 (the CLI types numbers with --path), and the user meant the string "2". Booleans are
-    not converted (``true`` is never a name), and nothing else is (the section models are strict)."""
+    stores the integer 2 (with --path the CLI types digit strings as integers), and the user meant "2"; a float
+    written by hand (``runId: 1.5``) becomes "1.5". Booleans are not converted (``true`` is never a name, and
+    the CLI types only the words true/false), and nothing else is (the section models are strict)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return value
