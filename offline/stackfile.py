@@ -276,6 +276,8 @@ def type_problem(value: Any, kind: str, items: Any = None) -> str | None:
 
 
 def _kind_of(value: Any) -> str:
+    if value is None:
+        return "empty (null)"
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list):

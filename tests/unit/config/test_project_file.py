@@ -32,6 +32,7 @@ def test_every_section_is_declared_as_an_object_with_a_description() -> None:
         ("blumeops-pg", "pg-dr:cluster must be of type object (declared in Pulumi.yaml), not a string"),
         (["blumeops-pg"], "pg-dr:cluster must be of type object (declared in Pulumi.yaml), not a list"),
         (3, "pg-dr:cluster must be of type object (declared in Pulumi.yaml), not a number"),
+        (None, "pg-dr:cluster must be of type object (declared in Pulumi.yaml), not empty (null)"),
     ],
 )
 def test_a_section_of_another_type_is_refused_like_the_cli(
