@@ -23,6 +23,8 @@ from components.config.host_key import check_host_key
 
 NAMESPACE = "pg-dr"
 SECTIONS = ("secrets", "tailnet", "cluster", "backup", "drill")
+# What the offline engine passes for a `secure:` stack value it cannot decrypt (only the CLI can).
+UNDECRYPTABLE = "[encrypted config value: not readable offline]"
 
 
 # Every pattern is applied with fullmatch: `$` also matches before a final newline ("blumeops-pg\n").
@@ -76,6 +78,10 @@ def _no_control(value: str) -> str:
     problem = control_character_problem(value)
     if problem:
         raise ValueError(problem)
+    if value == UNDECRYPTABLE:
+        # Offline this is where an encrypted value sits. Under the CLI it would arrive decrypted and go into
+        # resources unmarked (the CLI marks only the section's key secret): secrets belong in secret fields.
+        raise ValueError("is an encrypted (secure) value, but only password and privateKey fields take secrets")
     return value
 
 

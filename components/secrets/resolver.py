@@ -24,13 +24,11 @@ from typing import Any, Protocol, TypeVar
 import pulumi
 import pulumi.runtime
 
-from components.config.base import NAMESPACE
+from components.config.base import NAMESPACE, UNDECRYPTABLE
 from components.config.stack import StackConfig
 from components.secrets.refs import SecretRef
 
 TOKEN_VARIABLE = "OP_SERVICE_ACCOUNT_TOKEN"
-# What the offline engine passes for a `secure:` stack value it cannot decrypt (only the CLI can).
-UNDECRYPTABLE = "[encrypted config value: not readable offline]"
 INTEGRATION_VERSION = "0.1.0"
 
 T = TypeVar("T")

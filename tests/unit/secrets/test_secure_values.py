@@ -115,3 +115,11 @@ def test_a_secure_value_never_shows_in_str_or_repr() -> None:
         SECURE_VALUES_ALLOWED.reset(token)
     assert ref.scheme == "secure" and ref.value == DECRYPTED
     assert DECRYPTED not in f"{ref} {ref!r} {[ref]} {ref.placeholder}"
+
+
+def test_an_encrypted_value_in_a_field_that_is_not_secret_is_refused_offline() -> None:
+    """Under the CLI it would arrive decrypted and land in resources unmarked."""
+    config = stack()
+    config["pg-dr:backup"]["user"] = CIPHERTEXT
+    with pytest.raises(Exception, match=r"pg-dr:backup\.user: is an encrypted \(secure\) value, but only password"):
+        render_config(config)
