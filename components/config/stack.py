@@ -137,6 +137,32 @@ _MESSAGES: dict[str, Callable[[Mapping[str, Any]], str]] = {
 }
 
 
+# Type errors of the strict models say what was given instead (never the value: it may be a misplaced secret).
+_STRICT_TYPES = frozenset({"bool_type", "int_type", "string_type"})
+
+
+def _kind(value: Any, expected: str) -> str:
+    if isinstance(value, str):
+        if (expected == "int_type" and value.strip().lstrip("+-").isdigit()) or (
+            expected == "bool_type" and value in ("true", "false")
+        ):
+            return "a string: write it without quotes"
+        if expected == "bool_type" and value.lower() in ("yes", "no", "on", "off", "y", "n", "true", "false"):
+            return "a string: YAML 1.2, as Pulumi reads it, has only true and false"
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number with a fraction"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return "null" if value is None else type(value).__name__
+
+
 def _format_loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -163,6 +189,8 @@ def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:
         make = _MESSAGES.get(err["type"])
         if make is not None:
             message = make(err.get("ctx") or {})
+            if err["type"] in _STRICT_TYPES:
+                message += f" (not {_kind(err.get('input'), err['type'])})"
         else:
             message = str(cause) if cause is not None else err["msg"]
         problems.append((f"{NAMESPACE}:{base}", message))

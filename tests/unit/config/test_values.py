@@ -31,13 +31,22 @@ def _problems(mutate: Callable[[dict[str, Any]], object]) -> str:
 
 # ------------------------------------------------------------------------------------ strict types
 STRICT = {
-    "port true is not 1": (lambda r: r["backup"].update(port=True), "pg-dr:backup.port: must be an integer"),
-    "port as a string": (lambda r: r["backup"].update(port="2222"), "pg-dr:backup.port: must be an integer"),
-    "port as a float": (lambda r: r["backup"].update(port=22.0), "pg-dr:backup.port: must be an integer"),
-    "verify 0 is not false": (lambda r: r["backup"].update(verify=0), "pg-dr:backup.verify: must be true or false"),
+    "port true is not 1": (
+        lambda r: r["backup"].update(port=True),
+        "pg-dr:backup.port: must be an integer (not a boolean)",
+    ),
+    "port as a string": (
+        lambda r: r["backup"].update(port="2222"),
+        "pg-dr:backup.port: must be an integer (not a string: write it without quotes)",
+    ),
+    "port as a float": (lambda r: r["backup"].update(port=22.5), "pg-dr:backup.port: must be an integer"),
+    "verify 0 is not false": (
+        lambda r: r["backup"].update(verify=0),
+        "pg-dr:backup.verify: must be true or false (not an integer)",
+    ),
     "manage 'yes' is not true": (
         lambda r: r["tailnet"].update(manage="yes"),
-        "pg-dr:tailnet.manage: must be true or false",
+        "pg-dr:tailnet.manage: must be true or false (not a string: YAML 1.2, as Pulumi reads it, has only true",
     ),
     "login 'true' string": (
         lambda r: r["cluster"]["roles"][0].update(login="true"),
