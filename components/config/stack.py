@@ -6,7 +6,17 @@ one :class:`~components.config.base.ConfigError` that lists every problem by its
     pg-dr:cluster.roles[1].connectionLimit: must be >= -1
 
 Each section's model lives with its component (``components/<component>/config.py``); this module holds
-the whole-stack model, the checks that span sections, and the loader.
+the whole-stack model, the checks that span sections, and the loader. What the loader takes, as the CLI
+passes it (``PULUMI_CONFIG``: every value a string, a section the JSON of its object):
+
+* types are strict (``components.config.base.Model``); text fields also take the integers
+  ``pulumi config set --path`` writes;
+* an empty section (``{}``, Pulumi.yaml's default) is an absent one, and a stack with no section at all is
+  refused (it would manage the tailnet policy from defaults alone);
+* every key is read by someone: ``pg-dr:<section>``, a ``config:`` reference's target, a provider setting
+  of kubernetes/tailscale/command, or ``pulumi:*``; anything else is an error naming the nearest known key;
+* a section the CLI marks secret may hold decrypted secure values in its secret fields
+  (``components.secrets.refs``).
 """
 
 from __future__ import annotations
