@@ -212,17 +212,25 @@ def schedule_unit_paths(cfg: BackupConfig) -> list[str]:
 
 def _path_collisions(cfg: BackupConfig) -> list[tuple[str, str]]:
     """Two files pg-dr writes on the backup host must never be one file (each delivery would overwrite the
-    other). macOS file systems are case-insensitive by default, so a launchd host compares paths casefolded."""
+    other), nor a program it runs. macOS file systems are case-insensitive by default, so a launchd host
+    compares paths casefolded."""
     fold = str.casefold if cfg.schedule.kind == "launchd" else str
-    owners = [
+    written = [
         ("configPath", cfg.resolved_config_path),
         ("pgpassPath", cfg.resolved_pgpass_path),
         *(("schedule.label", path) for path in schedule_unit_paths(cfg)),
     ]
+    programs = [
+        ("borgPath", cfg.borg_path),
+        ("borgmaticPath", cfg.borgmatic_path),
+        ("schedule.launchctlPath", cfg.schedule.launchctl_path),
+        ("schedule.systemctlPath", cfg.schedule.systemctl_path),
+    ]
     problems: list[tuple[str, str]] = []
-    seen: dict[str, str] = {}
-    for key, path in owners:
+    seen: dict[str, str] = {fold(posixpath.normpath(path)): key for key, path in reversed(programs)}
+    for key, path in written:
         other = seen.setdefault(fold(posixpath.normpath(path)), key)
         if other != key:
-            problems.append((key, f"{path} is also the file of {other} (pg-dr:backup.{other}): use another path"))
+            what = "the program" if other in dict(programs) else "the file"
+            problems.append((key, f"{path} is also {what} of {other} (pg-dr:backup.{other}): use another path"))
     return problems

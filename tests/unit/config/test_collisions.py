@@ -66,6 +66,10 @@ def _backup(**changes: object) -> dict:
             "the file of pgpassPath",
         ),
         (
+            {"configPath": "/opt/homebrew/bin/borgmatic"},
+            "pg-dr:backup.configPath: /opt/homebrew/bin/borgmatic is also the program of borgmaticPath",
+        ),
+        (
             {
                 "schedule": {"kind": "systemd"},
                 "pgpassPath": "/Users/erichblume/.config/systemd/user/io.pg-dr.borgmatic.timer",
