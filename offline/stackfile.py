@@ -155,6 +155,11 @@ def stack_config(doc: Any, name: str) -> dict[str, Any]:
     for key in doc:
         if key not in STACK_FILE_KEYS:
             raise StackFileError(f"{name}: unknown top-level key {key!r}{suggest(str(key), STACK_FILE_KEYS)}")
+    if doc.get("environment"):
+        raise StackFileError(
+            f"{name}: environment: imports Pulumi ESC environments, which an offline render cannot open; "
+            "their config would be missing from the render"
+        )
     if "config" not in doc:
         raise StackFileError(f"{name}: no config: mapping (the stack's settings live under config:)")
     config = doc["config"]

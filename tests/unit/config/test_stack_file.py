@@ -93,6 +93,10 @@ BAD_STACK_FILES = {
         "settings:\n  pg-dr:tailnet: {manage: false}\n",
         "unknown top-level key 'settings'",
     ),
+    "an ESC environment": (
+        "environment:\n  - homelab/prod\nconfig:\n  pg-dr:tailnet: {manage: false}\n",
+        "Pulumi.t.yaml: environment: imports Pulumi ESC environments, which an offline render cannot open",
+    ),
     "no config key": ("secretsprovider: passphrase\n", "Pulumi.t.yaml: no config: mapping"),
     "config is a list": ("config:\n  - pg-dr:tailnet\n", "config: must be a mapping"),
     "empty config": ("config:\n", "the stack configures no pg-dr section"),
