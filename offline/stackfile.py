@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,13 +136,22 @@ def parse_yaml(data: bytes, name: str) -> Any:
         raise StackFileError(f"{name}: not valid YAML: {exc}") from None
 
 
+MAX_FILE_BYTES = 4 * 1024 * 1024  # a stack or project file is a few kilobytes
+
+
 def read_yaml(path: Path, kind: str = "stack") -> Any:
+    """Parse a regular file of bounded size (a FIFO or /dev/zero would hang the read)."""
     try:
-        data = path.read_bytes()
+        if not stat.S_ISREG(path.stat().st_mode):  # before opening: opening a FIFO blocks
+            raise StackFileError(f"{path.name} in {path.parent} is not a regular file")
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise StackFileError(f"no {kind} file {path.name} in {path.parent}") from None
     except OSError as exc:
         raise StackFileError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise StackFileError(f"{path.name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
     return parse_yaml(data, path.name)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,14 @@ def test_duplicate_key_message_names_no_value(tmp_path: Path) -> None:
     with pytest.raises(RenderError) as caught:
         load_stack_file(tmp_path, "t")
     assert "s3cr3t" not in str(caught.value)
+
+
+def test_a_fifo_a_device_or_a_huge_stack_file_is_refused_without_hanging(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "Pulumi.fifo.yaml")
+    (tmp_path / "Pulumi.zero.yaml").symlink_to("/dev/zero")
+    (tmp_path / "Pulumi.huge.yaml").write_bytes(b"config: {}\n" + b"#" * (5 * 1024 * 1024))
+    for name in ("fifo", "zero"):
+        with pytest.raises(RenderError, match=rf"Pulumi\.{name}\.yaml in .* is not a regular file"):
+            load_stack_file(tmp_path, name)
+    with pytest.raises(RenderError, match=r"Pulumi\.huge\.yaml: larger than 4 MiB"):
+        load_stack_file(tmp_path, "huge")
