@@ -125,7 +125,16 @@ def parse_yaml(data: bytes, name: str) -> Any:
         ) from None
     text = text.removeprefix("\ufeff")
     try:
-        return _yaml().load(text)
+        doc = _yaml().load(text)
+        try:
+            size = _expanded_size(doc, {})
+        except _RecursiveAlias:
+            raise StackFileError(
+                f"{name}: an alias refers to a node that contains it (a value cannot hold itself)"
+            ) from None
+        if size > MAX_VALUES:  # yaml.v3: "document contains excessive aliasing"
+            raise StackFileError(f"{name}: its anchors and aliases expand to more than {MAX_VALUES:,} values")
+        return doc
     except _DuplicateKey as exc:
         raise StackFileError(f"{name}:{exc.line}: duplicate key {exc.key!r} (first at line {exc.first})") from None
     except MarkedYAMLError as exc:
@@ -137,6 +146,26 @@ def parse_yaml(data: bytes, name: str) -> Any:
 
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a stack or project file is a few kilobytes
+
+
+MAX_VALUES = 1_000_000
+
+
+class _RecursiveAlias(Exception):
+    pass
+
+
+def _expanded_size(value: Any, seen: dict[int, int]) -> int:
+    """How many values ``value`` holds once every alias is expanded (each shared node counted once per use)."""
+    if not isinstance(value, (Mapping, list)):
+        return 1
+    if seen.get(id(value)) == -1:
+        raise _RecursiveAlias
+    if id(value) not in seen:
+        seen[id(value)] = -1
+        items = value.values() if isinstance(value, Mapping) else value
+        seen[id(value)] = min(1 + sum(_expanded_size(item, seen) for item in items), MAX_VALUES + 1)
+    return seen[id(value)]
 
 
 def read_yaml(path: Path, kind: str = "stack") -> Any:

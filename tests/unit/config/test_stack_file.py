@@ -130,3 +130,17 @@ def test_a_fifo_a_device_or_a_huge_stack_file_is_refused_without_hanging(tmp_pat
             load_stack_file(tmp_path, name)
     with pytest.raises(RenderError, match=r"Pulumi\.huge\.yaml: larger than 4 MiB"):
         load_stack_file(tmp_path, "huge")
+
+
+def test_an_alias_bomb_is_refused(tmp_path: Path) -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    _project(tmp_path, "\n".join(lines) + "\nconfig:\n  pg-dr:drill: {note: *a8}\n")
+    with pytest.raises(RenderError, match="anchors and aliases expand to more than 1,000,000 values"):
+        load_stack_file(tmp_path, "t")
+
+
+def test_a_recursive_alias_is_refused(tmp_path: Path) -> None:
+    _project(tmp_path, "config:\n  pg-dr:drill: &d {note: *d}\n")
+    with pytest.raises(RenderError, match="an alias refers to a node that contains it"):
+        load_stack_file(tmp_path, "t")
