@@ -289,12 +289,19 @@ def _go_json(value: Any) -> Any:
     if isinstance(value, Mapping):
         if set(value) == {"secure"}:
             return UNDECRYPTABLE
-        return {k: _go_json(v) for k, v in value.items()}
+        return {_go_key(k): _go_json(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_go_json(v) for v in value]
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
         return int(value)
     return value
+
+
+def _go_key(key: Any) -> str:
+    """A mapping key as JSON text (``2024: 5`` under expectedCounts is the key "2024")."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return "null" if key is None else str(key)
 
 
 def _project(project_dir: Path) -> tuple[str, dict[str, Declaration]]:

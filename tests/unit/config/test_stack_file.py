@@ -55,8 +55,13 @@ def test_yaml_1_2_scalars_are_read_as_the_cli_reads_them(tmp_path: Path) -> None
 
 def test_sections_travel_as_the_cli_marshals_them() -> None:
     """Go's json.Marshal: keys sorted, a whole float has no fraction (so `port: 22.0` is the integer 22)."""
-    config, _ = qualify_config("pg-dr", {"backup": {"port": 22.0, "b": 1.5, "a": [2.0]}, "ratio": 3.0})
-    assert config == {"pg-dr:backup": '{"a":[2],"b":1.5,"port":22}', "pg-dr:ratio": "3"}
+    config, _ = qualify_config(
+        "pg-dr", {"backup": {"port": 22.0, "b": 1.5, "a": [2.0], "m": {"x": 1, 2024: 5, True: 0}}, "ratio": 3.0}
+    )
+    assert config == {
+        "pg-dr:backup": '{"a":[2],"b":1.5,"m":{"2024":5,"true":0,"x":1},"port":22}',
+        "pg-dr:ratio": "3",
+    }
 
 
 @pytest.mark.parametrize(
