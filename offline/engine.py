@@ -30,15 +30,8 @@ from pulumi.runtime.stack import run_in_stack
 
 from components.project import PROJECT_DIR
 from components.secrets.resolver import UNDECRYPTABLE, ClientFactory, ResolutionMode, set_resolution_mode
-from offline.stackfile import (
-    UNSET,
-    Declaration,
-    StackFileError,
-    apply_project_config,
-    load_project_file,
-    load_stack_config_file,
-    project_declarations,
-)
+from offline.declarations import UNSET, Declaration, apply_project_config, project_declarations
+from offline.stackfile import StackFileError, load_project_file, load_stack_config_file
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SPECIAL_SIG_KEY = "4dabf18193072939515e22adb298388d"

@@ -10,8 +10,9 @@ import yaml
 from components.config.base import SECTIONS
 from components.project import PROJECT_DIR
 from offline.cli import main
+from offline.declarations import apply_project_config, project_declarations, type_problem
 from offline.engine import RenderError, render_config
-from offline.stackfile import StackFileError, apply_project_config, parse_yaml, project_declarations, type_problem
+from offline.stackfile import StackFileError, parse_yaml
 from tests.support.stacks import stack
 
 
