@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi.runtime
-import yaml
 from google.protobuf import empty_pb2, json_format
 from pulumi.runtime.mocks import MockCallArgs, MockEngine, MockMonitor, MockResourceArgs, Mocks, MockSettings
 from pulumi.runtime.settings import ROOT, configure
@@ -32,6 +31,8 @@ from pulumi.runtime.stack import run_in_stack
 from components.outputs import RENDER_FILES
 from components.project import PROJECT_DIR
 from components.secrets.resolver import UNDECRYPTABLE, ClientFactory, ResolutionMode, set_resolution_mode
+from offline.declarations import UNSET, Declaration, apply_project_config, project_declarations
+from offline.stackfile import StackFileError, load_project_file, load_stack_config_file
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SPECIAL_SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -181,8 +182,18 @@ class _RecordingMonitor(MockMonitor):
         self.recorded: list[RegisteredResource] = []
         self.outputs: dict[str, dict[str, Any]] = {}
 
+    # The SDK's MockMonitor gives each RPC worker thread an event loop (sync_await._ensure_event_loop) and
+    # never closes it; one left for the garbage collector at interpreter exit printed "Exception ignored in
+    # BaseEventLoop.__del__ ... Invalid file descriptor: -1" after about one render in five. Each call made
+    # off the program's loop gets its own loop here, closed and unset when the call returns.
+    def Invoke(self, request: Any) -> Any:
+        return _on_own_loop(super().Invoke, request)
+
+    def ReadResource(self, request: Any) -> Any:
+        return _on_own_loop(super().ReadResource, request)
+
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
+        response = _on_own_loop(super().RegisterResource, request)
         if request.type != "pulumi:pulumi:Stack":
             self.recorded.append(
                 RegisteredResource(
@@ -213,6 +224,23 @@ class _RecordingMonitor(MockMonitor):
         return empty_pb2.Empty()
 
 
+def _on_own_loop(call: Callable[[Any], Any], request: Any) -> Any:
+    """``call(request)`` with a fresh event loop set for this thread, closed afterwards (see _RecordingMonitor)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return call(request)  # on the program's own loop, which run_under_mocks closes
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        return call(request)
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
 class _CollectingHandler(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.INFO)
@@ -225,14 +253,20 @@ class _CollectingHandler(logging.Handler):
 
 # ------------------------------------------------------------------------------------- stack files
 def _config_value(value: Any) -> tuple[str, bool]:
-    """A stack-file config value as the CLI passes it to the program: a string, and whether it is secret."""
+    """A stack-file config value as the CLI passes it to the program: a string, and whether it is secret.
+
+    Objects travel as Go's ``json.Marshal`` writes them (keys sorted, whole floats without a fraction),
+    with every ``secure:`` value replaced by what the CLI would decrypt (offline: a placeholder).
+    """
     if isinstance(value, Mapping) and set(value) == {"secure"}:
         return UNDECRYPTABLE, True
     secret = _has_secure(value)
     if isinstance(value, bool):
         return ("true" if value else "false"), False
     if isinstance(value, (Mapping, list)):
-        return json.dumps(_strip_secure(value), separators=(",", ":")), secret
+        return json.dumps(_go_json(value), separators=(",", ":"), sort_keys=True, allow_nan=False), secret
+    if isinstance(value, float):
+        return json.dumps(_go_json(value), allow_nan=False), False
     return ("" if value is None else str(value)), False
 
 
@@ -244,56 +278,76 @@ def _has_secure(value: Any) -> bool:
     return False
 
 
-def _strip_secure(value: Any) -> Any:
+def _go_json(value: Any) -> Any:
+    """``value`` with secure values replaced, and floats as Go's JSON writes them (``22.0`` is ``22``)."""
     if isinstance(value, Mapping):
         if set(value) == {"secure"}:
             return UNDECRYPTABLE
-        return {k: _strip_secure(v) for k, v in value.items()}
+        return {_go_key(k): _go_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_strip_secure(v) for v in value]
+        return [_go_json(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
     return value
 
 
-def load_project(project_dir: Path) -> tuple[str, dict[str, Any]]:
-    """The project name and its project-level config defaults from ``Pulumi.yaml``."""
-    path = project_dir / "Pulumi.yaml"
+def _go_key(key: Any) -> str:
+    """A mapping key as JSON text (``2024: 5`` under expectedCounts is the key "2024")."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return "null" if key is None else str(key)
+
+
+def _project(project_dir: Path) -> tuple[str, dict[str, Declaration]]:
     try:
-        project = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise RenderError(f"cannot read {path}: {exc}") from None
-    defaults: dict[str, Any] = {}
-    for key, decl in (project.get("config") or {}).items():
-        if isinstance(decl, Mapping) and ("default" in decl or "value" in decl):
-            defaults[key] = decl.get("value", decl.get("default"))
-        elif not isinstance(decl, Mapping):
-            defaults[key] = decl
-    return str(project["name"]), defaults
+        project = load_project_file(project_dir / "Pulumi.yaml")
+        return str(project["name"]), project_declarations(project)
+    except StackFileError as exc:
+        raise RenderError(str(exc)) from None
+
+
+def load_project(project_dir: Path) -> tuple[str, dict[str, Any]]:
+    """The project name and its project-level config defaults (and values) from ``Pulumi.yaml``."""
+    name, declarations = _project(project_dir)
+    return name, {key: decl.fallback for key, decl in declarations.items() if decl.fallback is not UNSET}
+
+
+def project_config(project_dir: Path, config: Mapping[str, Any], stack: str) -> tuple[str, dict[str, Any]]:
+    """The project name and the stack config as ``pulumi up`` runs it: declared types checked, defaults applied."""
+    name, declarations = _project(project_dir)
+    try:
+        return name, apply_project_config(config, declarations, name, f"Pulumi.{stack}.yaml")
+    except StackFileError as exc:
+        raise RenderError(str(exc)) from None
 
 
 def qualify_config(project: str, raw: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
     """Fully qualified config keys and values as the CLI hands them to the program, plus the secret keys."""
     config: dict[str, str] = {}
     secret_keys: list[str] = []
+    written_as: dict[str, str] = {}
     for key, value in raw.items():
         full = key if ":" in key else f"{project}:{key}"
-        config[full], secret = _config_value(value)
+        if full in written_as:
+            raise RenderError(
+                f"{written_as[full]} and {key} are the same config key (bare keys are in the project namespace)"
+            )
+        written_as[full] = key
+        try:
+            config[full], secret = _config_value(value)
+        except ValueError:  # inf/nan: Go's JSON has no such number and the CLI refuses it
+            raise RenderError(f"{full}: .inf and .nan are not numbers the Pulumi CLI can pass") from None
         if secret:
             secret_keys.append(full)
     return config, secret_keys
 
 
 def load_stack_file(project_dir: Path, stack: str) -> dict[str, Any]:
-    path = project_dir / f"Pulumi.{stack}.yaml"
+    """The ``config:`` mapping of ``Pulumi.<stack>.yaml``, read as the CLI reads it (:mod:`offline.stackfile`)."""
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise RenderError(f"no stack file {path.name} in {project_dir}") from None
-    except yaml.YAMLError as exc:
-        raise RenderError(f"{path.name} is not valid YAML: {exc}") from None
-    config = doc.get("config") or {}
-    if not isinstance(config, Mapping):
-        raise RenderError(f"{path.name}: config must be a mapping")
-    return dict(config)
+        return load_stack_config_file(project_dir / f"Pulumi.{stack}.yaml")
+    except StackFileError as exc:
+        raise RenderError(str(exc)) from None
 
 
 # ----------------------------------------------------------------------------------------- running
@@ -308,11 +362,12 @@ def render_config(
 ) -> Render:
     """Run the program under mocks with an in-memory stack config (the ``config:`` mapping of a stack file)."""
     project_dir = (project_dir or PROJECT_DIR).resolve()
-    project, defaults = load_project(project_dir)
-    full_config, secret_keys = qualify_config(project, {**defaults, **config})
+    project, merged = project_config(project_dir, config, stack)
+    full_config, secret_keys = qualify_config(project, merged)
     resolved: set[str] = set()
     mode = ResolutionMode(
         placeholders=not resolve_secrets,
+        offline=True,
         client_factory=onepassword_client,
         environ=environ,
         on_resolved=resolved.update,

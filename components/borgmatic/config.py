@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Annotated, Literal
 
@@ -19,6 +20,7 @@ from components.config.base import (
     PgIdent,
     Port,
     Tag,
+    Text,
     _check,
     _NestedProblems,
 )
@@ -40,19 +42,19 @@ DEFAULT_DUMP_COMPRESSION: str | int | None = 0
 DEFAULT_RESTORE_JOBS: int | None = None
 DEFAULT_BORG_COMPRESSION = "zstd,3"
 
-_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_DUMP_COMPRESSION = re.compile(r"^(none|gzip|lz4|zstd)(:[A-Za-z0-9=,_-]+)?$|^[0-9]$")
-Label = Annotated[str, AfterValidator(_check(_LABEL, "a label of letters, digits, '.', '_' and '-'"))]
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_DUMP_COMPRESSION = re.compile(r"(none|gzip|lz4|zstd)(:[A-Za-z0-9=,_-]+)?|[0-9]")
+Label = Annotated[Text, AfterValidator(_check(_LABEL, "a label of letters, digits, '.', '_' and '-'"))]
 
 
 def _dump_compression(value: str | int | None) -> str | int | None:
-    if value is not None and not _DUMP_COMPRESSION.match(str(value)):
+    if value is not None and not _DUMP_COMPRESSION.fullmatch(str(value)):
         raise ValueError(f"{value!r} is not a pg_dump compression (0-9, none, gzip, lz4, zstd[:detail])")
     return value
 
 
 class RepositoryConfig(Model):
-    path: str = Field(min_length=1)
+    path: Text = Field(min_length=1)
     label: Label
 
 
@@ -65,7 +67,7 @@ class RetentionConfig(Model):
 
 class CheckConfig(Model):
     name: Literal["repository", "archives", "data", "extract", "spot"]
-    frequency: str = "always"
+    frequency: Text = "always"
 
 
 class ScheduleConfig(Model):
@@ -138,7 +140,7 @@ class BackupConfig(Model):
 
     host: Hostname
     port: Port = 22
-    user: str = Field(min_length=1)
+    user: Text = Field(min_length=1)
     host_key: HostKey | None = None
     insecure_ignore_host_key: bool = False
     private_key: SecretRef | None = None
@@ -149,8 +151,8 @@ class BackupConfig(Model):
     borgmatic_path: AbsPath = "/opt/homebrew/bin/borgmatic"
     pg_bin_dir: AbsPath = "/opt/homebrew/opt/postgresql@18/bin"
     repositories: list[RepositoryConfig] = Field(min_length=1)
-    encryption_passcommand: str | None = None
-    compression: str = DEFAULT_BORG_COMPRESSION
+    encryption_passcommand: Text | None = None
+    compression: Text = DEFAULT_BORG_COMPRESSION
     retention: RetentionConfig = RetentionConfig()
     checks: list[CheckConfig] = Field(default_factory=_default_checks)
     schedule: ScheduleConfig = ScheduleConfig()
@@ -193,6 +195,7 @@ class BackupConfig(Model):
                     )
                 )
             creds.setdefault(k, db.password)
+        problems += _path_collisions(self)
         if problems:
             raise _NestedProblems(problems)
         return self
@@ -204,3 +207,40 @@ class BackupConfig(Model):
     @property
     def resolved_pgpass_path(self) -> str:
         return self.pgpass_path or f"{self.home_dir}/.pgpass"
+
+
+def schedule_unit_paths(cfg: BackupConfig) -> list[str]:
+    """The files the schedule installs on the backup host (as ``plan.schedule_files`` writes them)."""
+    label = cfg.schedule.label
+    if cfg.schedule.kind == "launchd":
+        return [posixpath.join(cfg.home_dir, "Library", "LaunchAgents", f"{label}.plist")]
+    if cfg.schedule.kind == "systemd":
+        unit_dir = posixpath.join(cfg.home_dir, ".config", "systemd", "user")
+        return [posixpath.join(unit_dir, f"{label}.{suffix}") for suffix in ("service", "timer")]
+    return []
+
+
+def _path_collisions(cfg: BackupConfig) -> list[tuple[str, str]]:
+    """Two files pg-dr writes on the backup host must never be one file (each delivery would overwrite the
+    other), nor a program it runs. macOS file systems are case-insensitive by default, so a launchd host
+    compares paths casefolded."""
+    fold = str.casefold if cfg.schedule.kind == "launchd" else str
+    written = [
+        ("configPath", cfg.resolved_config_path),
+        ("pgpassPath", cfg.resolved_pgpass_path),
+        *(("schedule.label", path) for path in schedule_unit_paths(cfg)),
+    ]
+    programs = [
+        ("borgPath", cfg.borg_path),
+        ("borgmaticPath", cfg.borgmatic_path),
+        ("schedule.launchctlPath", cfg.schedule.launchctl_path),
+        ("schedule.systemctlPath", cfg.schedule.systemctl_path),
+    ]
+    problems: list[tuple[str, str]] = []
+    seen: dict[str, str] = {fold(posixpath.normpath(path)): key for key, path in reversed(programs)}
+    for key, path in written:
+        other = seen.setdefault(fold(posixpath.normpath(path)), key)
+        if other != key:
+            what = "the program" if other in dict(programs) else "the file"
+            problems.append((key, f"{path} is also {what} of {other} (pg-dr:backup.{other}): use another path"))
+    return problems

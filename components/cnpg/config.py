@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from components.config.base import NAMESPACE, DnsName, Model, PgIdent, Quantity
+from components.config.base import NAMESPACE, DnsName, Model, PgIdent, Quantity, Text
 from components.secrets.refs import SecretRef
 
 # CNPG's webhook and DatabaseRole CEL rules reject these role names.
@@ -19,7 +19,7 @@ READ_ONLY_GRANT_ROLES = frozenset({"pg_read_all_data", "pg_monitor"})
 
 class StorageConfig(Model):
     size: Quantity = "10Gi"
-    storage_class: str | None = None
+    storage_class: Text | None = None
 
 
 class BootstrapConfig(Model):
@@ -43,8 +43,8 @@ class RoleConfig(Model):
     in_roles: list[PgIdent] = Field(default_factory=list)
     password: SecretRef | None = None
     disable_password: bool = False
-    valid_until: str | None = None
-    comment: str | None = None
+    valid_until: Text | None = None
+    comment: Text | None = None
 
     @model_validator(mode="after")
     def _password_xor_disabled(self) -> RoleConfig:
@@ -69,7 +69,7 @@ class ClusterConfig(Model):
     namespace: DnsName = "default"
     mode: Literal["cluster", "databaseRole"] = "cluster"
     instances: int = Field(default=1, ge=1)
-    image_name: str | None = None
+    image_name: Text | None = None
     storage: StorageConfig = StorageConfig()
     bootstrap: BootstrapConfig | None = None
     roles: list[RoleConfig] = Field(default_factory=list)
@@ -77,10 +77,15 @@ class ClusterConfig(Model):
 
     def secret_name(self, role: RoleConfig) -> str:
         """The basic-auth Secret CNPG reads the role's password from (``<cluster>-<role>``)."""
-        return f"{self.name}-{role.name.replace('_', '-').lower()}"
+        return f"{self.name}-{kubernetes_suffix(role.name)}"
 
     def role(self, name: str) -> RoleConfig | None:
         return next((r for r in self.roles if r.name == name), None)
+
+
+def kubernetes_suffix(role_name: str) -> str:
+    """The role's part of its Secret and DatabaseRole names (``<cluster>-<suffix>``): Kubernetes names are lowercase."""
+    return role_name.replace("_", "-").lower()
 
 
 def role_list_problems(raw_cluster: Any) -> list[tuple[str, str]]:
@@ -89,6 +94,8 @@ def role_list_problems(raw_cluster: Any) -> list[tuple[str, str]]:
         return []
     problems: list[tuple[str, str]] = []
     seen: dict[str, int] = {}
+    suffixes: dict[str, int] = {}
+    cluster = raw_cluster.get("name") if isinstance(raw_cluster.get("name"), str) else "<cluster>"
     at = f"{NAMESPACE}:cluster.roles"
     for i, role in enumerate(raw_cluster["roles"]):
         if not isinstance(role, Mapping) or not isinstance(role.get("name"), str):
@@ -96,6 +103,13 @@ def role_list_problems(raw_cluster: Any) -> list[tuple[str, str]]:
         name = role["name"]
         if name in seen:
             problems.append((f"{at}[{i}].name", f"duplicate role {name!r} (also roles[{seen[name]}])"))
+        first = suffixes.setdefault(kubernetes_suffix(name), i)
+        if name not in seen and first != i:
+            other = raw_cluster["roles"][first]["name"]
+            problems.append(
+                (f"{at}[{i}].name", f"{name!r} and {other!r} (roles[{first}]) both get the Kubernetes name "
+                 f"{cluster}-{kubernetes_suffix(name)} (Secret, DatabaseRole): rename one")
+            )  # fmt: skip
         seen.setdefault(name, i)
         if name in RESERVED_ROLE_NAMES or name.startswith(RESERVED_ROLE_PREFIXES):
             problems.append((f"{at}[{i}].name", f"{name!r} is reserved by PostgreSQL or CNPG"))

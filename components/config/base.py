@@ -2,29 +2,40 @@
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import posixpath
 import re
 from collections.abc import Callable, Iterable
-from typing import Annotated
+from typing import Annotated, Any
 
 import pulumi
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
 )
 from pydantic.alias_generators import to_camel
 
+from components.config.host_key import check_host_key
+
 NAMESPACE = "pg-dr"
 SECTIONS = ("secrets", "tailnet", "cluster", "backup", "drill")
+# What the offline engine passes for a `secure:` stack value it cannot decrypt (only the CLI can).
+UNDECRYPTABLE = "[encrypted config value: not readable offline]"
 
 
-_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
-_TAG = re.compile(r"^tag:[A-Za-z0-9][A-Za-z0-9_-]*$")
-_PG_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
-_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[?[0-9a-fA-F:.]+\]?$")
+# Every pattern is applied with fullmatch: `$` also matches before a final newline ("blumeops-pg\n").
+_DNS1123 = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?")
+_TAG = re.compile(r"tag:[A-Za-z0-9][A-Za-z0-9_-]*")
+_PG_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
+_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+# C0 and C1 controls, DEL and the Unicode line/paragraph separators: a line break or NUL in a name, host,
+# path or label ends up in a unit file, a script or a plist as something else.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class ConfigError(pulumi.RunError):
@@ -39,13 +50,49 @@ class ConfigError(pulumi.RunError):
         )
 
 
+def suggest(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the nearest known word, else the list of known words (for messages)."""
+    known = list(known)
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
+
+
 def _check(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
     def check(value: str) -> str:
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             raise ValueError(f"{value!r} is not {what}")
         return value
 
     return check
+
+
+def control_character_problem(value: str) -> str | None:
+    """Why ``value`` is refused for holding a control character, or None (names no secret: shows the character)."""
+    found = _CONTROL.search(value)
+    if found is None:
+        return None
+    return f"contains a control character ({found.group()!r} at position {found.start()})"
+
+
+def _no_control(value: str) -> str:
+    problem = control_character_problem(value)
+    if problem:
+        raise ValueError(problem)
+    if value == UNDECRYPTABLE:
+        # Offline this is where an encrypted value sits. Under the CLI it would arrive decrypted and go into
+        # resources unmarked (the CLI marks only the section's key secret): secrets belong in secret fields.
+        raise ValueError("is an encrypted (secure) value, but only password and privateKey fields take secrets")
+    return value
+
+
+def _from_cli_number(value: Any) -> Any:
+    """A number where text is expected becomes its text: ``pulumi config set --path pg-dr:drill.runId 2``
+    stores the integer 2 (with --path the CLI types digit strings as integers), and the user meant "2"; a float
+    written by hand (``runId: 1.5``) becomes "1.5". Booleans are not converted (``true`` is never a name, and
+    the CLI types only the words true/false), and nothing else is (the section models are strict)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
 
 
 def _absolute(value: str) -> str:
@@ -56,29 +103,40 @@ def _absolute(value: str) -> str:
     return value
 
 
-def _host_key(value: str) -> str:
-    parts = value.split()
-    if len(parts) < 2 or not (parts[0].startswith("ssh-") or parts[0].startswith("ecdsa-")):
-        raise ValueError("must be a public key line like 'ssh-ed25519 AAAA...' (from ssh-keyscan)")
+def _hostname(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    labels = value.split(".")
+    if len(value) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(
+            f"{value!r} is not a host name or IP address (dot-separated labels of letters, digits and '-')"
+        )
     return value
 
 
-DnsName = Annotated[str, AfterValidator(_check(_DNS1123, "a DNS-1123 name (lowercase letters, digits, '-')"))]
-Quantity = Annotated[str, AfterValidator(_check(_QUANTITY, "a Kubernetes quantity like 10Gi"))]
-Tag = Annotated[str, AfterValidator(_check(_TAG, "a Tailscale tag like tag:k8s"))]
-PgIdent = Annotated[str, AfterValidator(_check(_PG_IDENT, "a PostgreSQL identifier"))]
-Hostname = Annotated[str, AfterValidator(_check(_HOSTNAME, "a host name or IP address"))]
-AbsPath = Annotated[str, AfterValidator(_absolute)]
-HostKey = Annotated[str, AfterValidator(_host_key)]
+Text = Annotated[str, BeforeValidator(_from_cli_number), AfterValidator(_no_control)]
+"""Any string field: no control characters; a number the CLI typed is taken as its text."""
+
+DnsName = Annotated[Text, AfterValidator(_check(_DNS1123, "a DNS-1123 name (lowercase letters, digits, '-')"))]
+Quantity = Annotated[Text, AfterValidator(_check(_QUANTITY, "a Kubernetes quantity like 10Gi"))]
+Tag = Annotated[Text, AfterValidator(_check(_TAG, "a Tailscale tag like tag:k8s"))]
+PgIdent = Annotated[Text, AfterValidator(_check(_PG_IDENT, "a PostgreSQL identifier"))]
+Hostname = Annotated[Text, AfterValidator(_hostname)]
+AbsPath = Annotated[Text, AfterValidator(_absolute)]
+HostKey = Annotated[Text, AfterValidator(check_host_key)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class Model(BaseModel):
     """Base: camelCase keys, unknown keys rejected, immutable."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=False
-    )
+    # Strict, as the values arrive: a section is JSON, so its types are the YAML 1.2 types of the stack file.
+    # Only true/false are booleans (never 1, 0 or "yes"), only integers are integers (never true or "22");
+    # text fields are `Text`, which also takes the numbers `pulumi config set --path` writes.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True)
 
 
 class _NestedProblems(ValueError):

@@ -16,12 +16,13 @@ from components.config.base import (
     Model,
     PgIdent,
     Port,
+    Text,
     _NestedProblems,
 )
 from components.secrets.refs import SecretRef
 
 # ----------------------------------------------------------------------------------------------- drill
-_TABLE = re.compile(r"^([A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+_TABLE = re.compile(r"([A-Za-z_][A-Za-z0-9_$]{0,62}\.)?[A-Za-z_][A-Za-z0-9_$]{0,62}")
 DRILL_FORMATS = ("custom", "tar", "directory")
 # Never a drill's scratch database: PostgreSQL's own and CNPG's.
 SYSTEM_DATABASES = frozenset({"postgres", "template0", "template1"})
@@ -41,7 +42,7 @@ class DrillConfig(Model):
     """``pg-dr:drill``: the opt-in restore drill (RestoreDrill). Change ``runId`` to run it again."""
 
     enabled: bool = False
-    run_id: str = Field(default="1", min_length=1)
+    run_id: Text = Field(default="1", min_length=1)
     database: PgIdent | None = None  # a name in pg-dr:backup.databases
     source_hostname: Hostname | None = None  # pick the dump when several entries share the name
     source_port: Port | None = None
@@ -62,7 +63,7 @@ class DrillConfig(Model):
             if not self.expected_counts and not self.compare_to_source:
                 problems.append(("expectedCounts", "set expectedCounts and/or compareToSource: true"))
         for table in self.expected_counts or {}:
-            if not _TABLE.match(table):
+            if not _TABLE.fullmatch(table):
                 problems.append((f"expectedCounts.{table}", "is not a table name (table or schema.table)"))
         scratch = self.scratch_name
         if scratch is not None:

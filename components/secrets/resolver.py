@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,16 +24,25 @@ from typing import Any, Protocol, TypeVar
 import pulumi
 import pulumi.runtime
 
-from components.config.base import NAMESPACE
+from components.config.base import NAMESPACE, UNDECRYPTABLE
 from components.config.stack import StackConfig
 from components.secrets.refs import SecretRef
 
 TOKEN_VARIABLE = "OP_SERVICE_ACCOUNT_TOKEN"
-# What the offline engine passes for a `secure:` stack value it cannot decrypt (only the CLI can).
-UNDECRYPTABLE = "[encrypted config value: not readable offline]"
 INTEGRATION_VERSION = "0.1.0"
 
 T = TypeVar("T")
+
+# A secret value goes into .pgpass lines, Secrets and scripts: a line break or NUL in it would split or hide a
+# line (a trailing newline is the usual `export VAR="$(cat file)"`-style accident). Refused, never stripped.
+_LINE_BREAK_OR_NUL = re.compile(r"[\r\n\x00]")
+_BROKEN_VALUE = {
+    "env": "environment variable {ref.target} {what}; a password is one line: export it without",
+    "config": "config key {ref.target} {what}; a password is one line: set it again without",
+    "op": "the secret {what}; a password is one line (a .pgpass line cannot carry it)",
+}
+# Fields whose secret may span lines (an OpenSSH private key).
+MULTILINE_FIELDS = (".privateKey",)
 
 
 class SecretResolutionError(pulumi.RunError):
@@ -64,6 +74,8 @@ class ResolutionMode:
     environ: Mapping[str, str] | None = None
     # Told every resolved value (the offline engine uses it to refuse writing any of them to disk).
     on_resolved: Callable[[Iterable[str]], None] | None = None
+    # The offline engine: `secure:` stack values are never decrypted (they arrive as UNDECRYPTABLE).
+    offline: bool = False
 
 
 _MODE = ResolutionMode()
@@ -96,14 +108,22 @@ class ResolvedSecrets:
 
 
 def resolve_all(cfg: StackConfig, mode: ResolutionMode | None = None) -> ResolvedSecrets:
-    """Resolve every reference ``cfg`` uses, once, in one batch per backend."""
+    """Resolve every reference ``cfg`` uses, once, in one batch per backend.
+
+    What the config alone shows (a ``config:`` key that is missing or not secret; offline, a plaintext value
+    posing as a secure one) is an error in every mode, placeholders included.
+    """
     mode = mode or _MODE
-    refs = sorted({ref for _, ref in cfg.secret_refs()})
+    used = cfg.secret_refs()
+    refs = sorted({ref for _, ref in used})
+    labels = _labels(used)
+    problems = _config_problems(refs, labels, mode)
+    if problems:
+        raise SecretResolutionError(problems)
     if mode.placeholders:
         return ResolvedSecrets({ref: ref.placeholder for ref in refs}, placeholders=True)
     environ = os.environ if mode.environ is None else mode.environ
     values: dict[SecretRef, str] = {}
-    problems: list[tuple[str, str]] = []
     for ref in refs:
         if ref.scheme == "env":
             if environ.get(ref.target):
@@ -111,17 +131,23 @@ def resolve_all(cfg: StackConfig, mode: ResolutionMode | None = None) -> Resolve
             else:
                 problems.append((str(ref), f"environment variable {ref.target} is not set or empty"))
         elif ref.scheme == "config":
-            value, problem = _config_secret(ref.target)
-            if problem:
-                problems.append((str(ref), problem))
+            value = str(pulumi.runtime.get_config(_full_key(ref.target)))
+            if value == UNDECRYPTABLE:
+                problems.append((str(ref), f"config key {_full_key(ref.target)} {_ENCRYPTED}"))
             else:
                 values[ref] = value
+        elif ref.scheme == "secure":
+            if ref.value == UNDECRYPTABLE:
+                problems.append((labels[ref], f"a secure config value {_ENCRYPTED}"))
+            else:
+                values[ref] = ref.value or ""
     op_refs = [ref for ref in refs if ref.scheme == "op"]
     if op_refs:
         factory = mode.client_factory or _sdk_client_factory(cfg, environ)
         op_values, op_problems = _run_in_worker(lambda: _resolve_onepassword(factory, op_refs))
         values.update(op_values)
         problems += op_problems
+    problems += _multiline_problems(cfg, values, labels)
     if problems:
         raise SecretResolutionError(problems)
     if mode.on_resolved is not None:
@@ -129,16 +155,61 @@ def resolve_all(cfg: StackConfig, mode: ResolutionMode | None = None) -> Resolve
     return ResolvedSecrets(values)
 
 
-def _config_secret(key: str) -> tuple[str, str | None]:
-    full = key if ":" in key else f"{NAMESPACE}:{key}"
-    value = pulumi.runtime.get_config(full)
-    if value is None:
-        return "", f"config key {full} is not set (pulumi config set --secret {full.split(':', 1)[1]} ...)"
-    if value == UNDECRYPTABLE:
-        return "", f"config key {full} is encrypted and only the Pulumi CLI can decrypt it (render without secrets)"
-    if not pulumi.runtime.is_config_secret(full):
-        return "", f"config key {full} is stored in plaintext; set it with `pulumi config set --secret`"
-    return str(value), None
+_ENCRYPTED = "is encrypted and only the Pulumi CLI can decrypt it (render without --resolve-secrets)"
+
+
+def _labels(used: list[tuple[str, SecretRef]]) -> dict[SecretRef, str]:
+    """How messages name a reference: as written, or for a secure value (never shown) the keys that hold it."""
+    paths: dict[SecretRef, list[str]] = {}
+    for path, ref in used:
+        paths.setdefault(ref, []).append(f"{NAMESPACE}:{path}")
+    return {ref: ", ".join(where) if ref.scheme == "secure" else str(ref) for ref, where in paths.items()}
+
+
+def _full_key(key: str) -> str:
+    return key if ":" in key else f"{NAMESPACE}:{key}"
+
+
+def _config_problems(
+    refs: list[SecretRef], labels: Mapping[SecretRef, str], mode: ResolutionMode
+) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for ref in refs:
+        if ref.scheme == "config":
+            full = _full_key(ref.target)
+            if pulumi.runtime.get_config(full) is None:
+                problems.append(
+                    (str(ref), f"config key {full} is not set (pulumi config set --secret {ref.target} ...)")
+                )
+            elif not pulumi.runtime.is_config_secret(full):
+                problems.append(
+                    (str(ref), f"config key {full} is stored in plaintext; set it with `pulumi config set --secret`")
+                )
+        elif ref.scheme == "secure" and mode.offline and ref.value != UNDECRYPTABLE:
+            # Offline nothing is decrypted, so a value that is not the placeholder was plaintext in the file. The
+            # CLI cannot tell (it marks the whole section secret because another value in it is encrypted).
+            problems.append(
+                (labels[ref], "a plaintext secret in the stack file (beside an encrypted value in the same section): "
+                 "set it with `pulumi config set --secret --path`, or use op://, env: or config:")
+            )  # fmt: skip
+    return problems
+
+
+def _multiline_problems(
+    cfg: StackConfig, values: Mapping[SecretRef, str], labels: Mapping[SecretRef, str]
+) -> list[tuple[str, str]]:
+    """Passwords are one line; only a private key (PEM) may hold line breaks."""
+    single_line = {ref for path, ref in cfg.secret_refs() if not path.endswith(MULTILINE_FIELDS)}
+    problems: list[tuple[str, str]] = []
+    for ref in sorted(single_line & set(values)):
+        value = values[ref]
+        if _LINE_BREAK_OR_NUL.search(value):
+            stripped = value.rstrip("\r\n")
+            trailing = stripped != value and not _LINE_BREAK_OR_NUL.search(stripped)
+            what = "ends in a newline" if trailing else "holds a line break or NUL byte"
+            message = _BROKEN_VALUE.get(ref.scheme, _BROKEN_VALUE["op"]).format(ref=ref, what=what)
+            problems.append((labels.get(ref, str(ref)), message))
+    return problems
 
 
 def _run_in_worker(fn: Callable[[], Awaitable[T]]) -> T:

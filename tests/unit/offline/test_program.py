@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -247,3 +249,43 @@ def test_same_config_registers_identical_inputs(stack_name: str) -> None:
     (first, first_graph), (second, second_graph) = snapshot(), snapshot()
     assert first and first == second
     assert first_graph == second_graph, "graph.json must be byte-identical for the same config"
+
+
+def test_a_render_closes_every_event_loop_it_creates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK's mock monitor opened a loop per RPC thread and left it to the garbage collector."""
+    import asyncio
+
+    created: list[asyncio.AbstractEventLoop] = []
+    new_event_loop = asyncio.new_event_loop
+
+    def recording() -> asyncio.AbstractEventLoop:
+        created.append(new_event_loop())
+        return created[-1]
+
+    monkeypatch.setattr(asyncio, "new_event_loop", recording)
+    try:
+        render_stack("dev")
+        assert created and [loop for loop in created if not loop.is_closed()] == []
+    finally:
+        for loop in created:
+            if not loop.is_closed() and not loop.is_running():
+                loop.close()
+
+
+def test_renders_end_without_event_loop_noise(tmp_path: Path) -> None:
+    """About one render in five printed `Exception ignored in BaseEventLoop.__del__` at exit: 20 renders, none."""
+
+    def render(i: int) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "offline.cli", "render", "dev", "--out", str(tmp_path / str(i))],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/bin:/bin"},
+            timeout=120,
+        )
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        for run in pool.map(render, range(20)):
+            assert run.returncode == 0, run.stderr
+            assert "Exception ignored" not in run.stderr, run.stderr
