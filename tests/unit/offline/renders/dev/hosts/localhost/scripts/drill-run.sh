@@ -14,6 +14,7 @@ pg_restore=/usr/lib/postgresql/15/bin/pg_restore
 psql=/usr/lib/postgresql/15/bin/psql
 repo=/home/pgdr/backups/borg
 PGPASSFILE=/home/pgdr/.pgpass
+recorded=/home/pgdr/.local/state/pg-dr/drill-6b86b273ff34fce1.result
 export PGPASSFILE
 BORG_PASSCOMMAND='cat /home/pgdr/.borg-passphrase'
 export BORG_PASSCOMMAND
@@ -205,4 +206,8 @@ if [ -s "$work/mismatch" ]; then
   sed -e 's/^/  /' "$work/mismatch" >&2
   exit 1
 fi
+# 6. a passed drill records its result: an update without a new runId prints it instead of restoring again
+mkdir -p "$(dirname "$recorded")"
+printf '%s\n' "pg-dr-drill-result $result" >"$recorded.$$"
+mv -f "$recorded.$$" "$recorded"
 echo "pg-dr drill: OK - $checked table counts match; restore took ${seconds}s"
