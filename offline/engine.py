@@ -28,6 +28,7 @@ from pulumi.runtime.mocks import MockCallArgs, MockEngine, MockMonitor, MockReso
 from pulumi.runtime.settings import ROOT, configure
 from pulumi.runtime.stack import run_in_stack
 
+from components.keypath import key_path, leaves
 from components.outputs import RENDER_FILES
 from components.project import PROJECT_DIR
 from components.secrets.resolver import UNDECRYPTABLE, ClientFactory, ResolutionMode, set_resolution_mode
@@ -147,18 +148,11 @@ def iter_secrets(value: Any) -> Iterator[Secret]:
             yield from iter_secrets(v)
 
 
-def iter_plain_strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+def iter_plain_strings(value: Any) -> Iterator[tuple[str, str]]:
     """Every string not inside a secret marker, with its path."""
-    if isinstance(value, Secret):
-        return
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from iter_plain_strings(v, f"{path}.{k}" if path else k)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from iter_plain_strings(v, f"{path}[{i}]")
-    elif isinstance(value, str):
-        yield path, value
+    for parts, leaf in leaves(value):
+        if isinstance(leaf, str):  # a Secret is a leaf of its own, never a string: skipped with its contents
+            yield key_path(parts), leaf
 
 
 # ------------------------------------------------------------------------------------------- mocks

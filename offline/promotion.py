@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.keypath import key_path, leaves
+
 MISSING = object()
 COMPARED_FIELDS = ("protect", "retainOnDelete", "parent", "dependencies", "inputs", "outputs")
 
@@ -70,15 +72,9 @@ def _stack_ref(graph: dict[str, Any]) -> str:
 
 
 # -------------------------------------------------------------------------------------------- pairing
-def _leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _leaves(v, f"{path}.{k}" if path else k)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _leaves(v, f"{path}[{i}]")
-    else:
-        yield path, json.dumps(value, sort_keys=True)
+def _leaves(value: Any) -> Iterator[tuple[str, Any]]:
+    for parts, leaf in leaves(value):
+        yield key_path(parts), json.dumps(leaf, sort_keys=True)
 
 
 def _words(name: str) -> list[str]:

@@ -33,6 +33,7 @@ from components.borgmatic.config import BackupConfig
 from components.cnpg.config import READ_ONLY_GRANT_ROLES, ClusterConfig, role_list_problems
 from components.config.base import NAMESPACE, SECTIONS, ConfigError, Model, _NestedProblems, suggest
 from components.drill.config import DrillConfig
+from components.keypath import key_path
 from components.secrets.config import SecretsConfig
 from components.secrets.refs import SECURE_VALUES_ALLOWED, SecretRef
 from components.tailnet.config import TailnetConfig
@@ -174,15 +175,8 @@ def _kind(value: Any, expected: str) -> str:
 
 
 def _format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif "[" in str(part) or str(part).startswith("function-"):
-            continue
-        else:
-            out += f".{part}" if out else str(part)
-    return out
+    """A pydantic error location as a key path, without pydantic's own parts (``function-...``, ``[...]``)."""
+    return key_path(p for p in loc if isinstance(p, int) or not ("[" in str(p) or str(p).startswith("function-")))
 
 
 def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:

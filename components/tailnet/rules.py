@@ -9,11 +9,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from components.hujson.document import Document
+from components.keypath import key_path
 
 # IANA protocol numbers of the names the policy file accepts; only these carry ports.
 PROTOCOLS = {
@@ -167,14 +167,7 @@ class Problems:
     found: list[str] = field(default_factory=list)
 
     def add(self, path: tuple[str | int, ...], message: str) -> None:
-        self.found.append(f"{self.doc.locate(path)}: {format_path(path)}: {message}")
-
-
-def format_path(path: Sequence[str | int]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+        self.found.append(f"{self.doc.locate(path)}: {key_path(path)}: {message}")
 
 
 _SECTIONS = {"grants": list, "acls": list, "tests": list, "ssh": list, "groups": dict, "hosts": dict, "tagOwners": dict}
