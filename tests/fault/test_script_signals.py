@@ -50,6 +50,7 @@ def drill(tmp_path: Path) -> tuple[str, Path, Path, Path]:
         repository="/repo",
         passcommand=None,
         pgpass_path=str(tmp_path / ".pgpass"),
+        result_path=str(tmp_path / "state" / "drill.result"),
         dump_path=DUMP,
         dump_format="custom",
         jobs=1,
