@@ -42,6 +42,7 @@ def test_children_and_connection() -> None:
     commands = _commands(render)
     assert set(commands) == {
         "borgmatic-preflight",
+        "borgmatic-host-check",
         "borgmatic-config",
         "borgmatic-pgpass",
         "borgmatic-schedule",
@@ -143,7 +144,12 @@ def test_verify_off_schedule_none_and_agent_auth() -> None:
     config = stack()
     config["pg-dr:backup"].update(verify=False, schedule={"kind": "none"})
     render = render_config(config)
-    assert set(_commands(render)) == {"borgmatic-preflight", "borgmatic-config", "borgmatic-pgpass"}
+    assert set(_commands(render)) == {
+        "borgmatic-preflight",
+        "borgmatic-host-check",
+        "borgmatic-config",
+        "borgmatic-pgpass",
+    }
     connection = reveal(render.one(COMMAND, "borgmatic-config").inputs["connection"])
     assert "privateKey" not in connection  # the provider then uses the SSH agent (SSH_AUTH_SOCK)
 
@@ -155,6 +161,7 @@ def test_dev_stack_warns_about_the_unpinned_host_key() -> None:
     assert "hostKey" not in connection and connection["user"] == "pgdr"
     assert set(_commands(render)) == {
         "borgmatic-preflight",
+        "borgmatic-host-check",
         "borgmatic-config",
         "borgmatic-pgpass",
         "borgmatic-schedule-service",
@@ -162,3 +169,20 @@ def test_dev_stack_warns_about_the_unpinned_host_key() -> None:
         "borgmatic-verify",
     }
     assert not render_stack("prod").warnings
+
+
+def test_every_delivery_waits_for_the_host_check() -> None:
+    render = render_stack("prod")
+    commands = _commands(render)
+    check = commands["borgmatic-host-check"]
+    assert check.dependencies == [commands["borgmatic-preflight"].urn]
+    for name in ("borgmatic-config", "borgmatic-pgpass", "borgmatic-schedule", "borgmatic-verify"):
+        assert check.urn in commands[name].dependencies, name
+    script = check.inputs["create"]
+    assert "file pg-dr:backup.configPath /Users/erichblume/.config/borgmatic.d/pg-dr.yaml" in script
+    assert "existing_runs_its_own launchd mcquack.eblume.borgmatic" in script
+    # re-run when the config, the schedule or the adopt decision changes
+    changed = stack()
+    changed["pg-dr:backup"]["adoptExisting"] = True
+    triggers = _commands(render_config(changed))["borgmatic-host-check"].inputs["triggers"]
+    assert triggers != _commands(render_config(stack()))["borgmatic-host-check"].inputs["triggers"]
