@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MISSING = object()
-COMPARED_FIELDS = ("protect", "retainOnDelete", "parent", "dependencies", "inputs", "outputs")
+COMPARED_FIELDS = ("protect", "retainOnDelete", "import", "parent", "dependencies", "inputs", "outputs")
 
 
 @dataclass

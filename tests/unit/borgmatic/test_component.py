@@ -115,7 +115,7 @@ def test_verify_runs_after_acl_role_secret_cluster_and_deliveries(tmp_path: Path
     assert set(verify["dependencies"]) >= {
         "tailscale:index/acl:Acl::tailnet-policy",
         "kubernetes:core/v1:Secret::blumeops-pg-borgmatic",
-        "kubernetes:postgresql.cnpg.io/v1:Cluster::blumeops-pg",
+        "kubernetes:postgresql.cnpg.io/v1:ClusterPatch::blumeops-pg",  # the roles, once applied
         "command:remote:Command::borgmatic-preflight",
         "command:remote:Command::borgmatic-config",
         "command:remote:Command::borgmatic-pgpass",
