@@ -209,6 +209,11 @@ class BackupConfig(Model):
                 ("configPath", "with schedule.kind existing it must be a file borgmatic reads when run without -c "
                  "(<homeDir>/.config/borgmatic.d/<name>.yaml)")
             )  # fmt: skip
+        if self.schedule.kind == "existing" and self.resolved_pgpass_path != posixpath.join(self.home_dir, ".pgpass"):
+            problems.append(
+                ("pgpassPath", "with schedule.kind existing it must be <homeDir>/.pgpass: the host's agent does not "
+                 "set PGPASSFILE")
+            )  # fmt: skip
         if self.match_archives.strip() in _MATCH_ALL:
             problems.append(
                 ("matchArchives", "matches every archive: prune would remove other configs' archives in the repository")

@@ -155,3 +155,10 @@ def test_schedule_key_errors() -> None:
         _backup(Path("/Users/x"), schedule={"kind": "existing"})
     with pytest.raises(ConfigError, match=r"pg-dr:backup.schedule.existingLabel: is pg-dr's own label"):
         _backup(Path("/Users/x"), schedule={"existingLabel": "io.pg-dr.borgmatic"})
+
+
+def test_riding_along_needs_the_default_pgpass() -> None:
+    existing = {"kind": "existing", "existingLabel": "com.example.borgmatic"}
+    with pytest.raises(ConfigError, match=r"pg-dr:backup.pgpassPath: with schedule.kind existing"):
+        _backup(Path("/Users/x"), schedule=existing, pgpassPath="/Users/x/.config/pg-dr/pgpass")
+    assert _backup(Path("/Users/x"), schedule=existing).resolved_pgpass_path == "/Users/x/.pgpass"
