@@ -12,6 +12,9 @@ Children (all ``command:remote:Command``, one SSH session each, made by :mod:`co
 ``<name>-pgpass``     the ``# BEGIN pg-dr`` block of ``~/.pgpass`` (0600), the user's lines kept; its
                       stdin is secret and it logs nothing.
 ``<name>-schedule*``  the LaunchAgent plist (bootstrapped) or the systemd user service + timer (enabled).
+``<name>-login-wait`` (with ``verify``) each database served by the CNPG cluster accepts its user's login
+                      with the delivered pgpass, waited for up to ``loginWaitSeconds`` (CNPG applies a new
+                      role or password asynchronously, after the Kubernetes apply returns).
 ``<name>-verify``     ``borgmatic config validate``, ``borgmatic create``, then every repository's latest
                       archive must hold every database's dump; after the tailnet grant and the CNPG
                       role Secrets/Cluster (``verify_after``) and every delivery.
@@ -29,7 +32,7 @@ from typing import Any
 import pulumi
 from pulumi_command import remote
 
-from components.borgmatic import adopt, scripts
+from components.borgmatic import adopt, readiness, scripts
 from components.borgmatic.config import BackupConfig
 from components.borgmatic.plan import PGPASS_BEGIN, PGPASS_END, BackupPlan, pgpass_block, plan_backup
 from components.outputs import RENDER_FILES
@@ -51,6 +54,7 @@ class BorgmaticHost(pulumi.ComponentResource):
     connection: remote.ConnectionArgs
     preflight: remote.Command
     host_check: remote.Command
+    login_wait: remote.Command | None
     deliveries: list[remote.Command]
     verify: remote.Command | None
     versions: pulumi.Output[dict[str, str]]
@@ -91,6 +95,17 @@ class BorgmaticHost(pulumi.ComponentResource):
         pgpass_digest = self._pgpass(commands, cfg, plan, args.secrets)
         self._schedule(commands, cfg, plan)
 
+        # CNPG applies a new role or password after the apply returns: wait (bounded) until it logs in
+        self.login_wait = None
+        wait = readiness.wait_login(cfg, plan.pgpass_env)
+        if wait is not None and cfg.verify:
+            self.login_wait = commands.command(
+                "login-wait",
+                wait,
+                depends_on=[self.preflight, *self.deliveries, *args.verify_after],
+                triggers=[*content, *([pgpass_digest] if pgpass_digest is not None else [])],
+            )
+
         self.verify = None
         if cfg.verify:
             script = scripts.verify(
@@ -104,7 +119,13 @@ class BorgmaticHost(pulumi.ComponentResource):
             self.verify = commands.command(
                 "verify",
                 script,
-                depends_on=[self.preflight, self.host_check, *self.deliveries, *args.verify_after],
+                depends_on=[
+                    self.preflight,
+                    self.host_check,
+                    *self.deliveries,
+                    *args.verify_after,
+                    *([self.login_wait] if self.login_wait is not None else []),
+                ],
                 triggers=[*content, *([pgpass_digest] if pgpass_digest is not None else [])],
             )
 

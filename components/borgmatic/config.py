@@ -174,6 +174,7 @@ class BackupConfig(Model):
     archive_name_format: str = Field(default=DEFAULT_ARCHIVE_NAME_FORMAT, min_length=1)
     match_archives: str = Field(default=DEFAULT_MATCH_ARCHIVES, min_length=1)
     lock_wait: int | None = Field(default=None, ge=0)
+    login_wait_seconds: int = Field(default=300, ge=0)
     borg_path: AbsPath = "/opt/homebrew/bin/borg"
     borgmatic_path: AbsPath = "/opt/homebrew/bin/borgmatic"
     pg_bin_dir: AbsPath = "/opt/homebrew/opt/postgresql@18/bin"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import plistlib
 import shlex
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -207,3 +208,44 @@ def test_one_scheduled_run_backs_up_every_file_and_dump_and_each_prune_keeps_the
     # the repository stays append-only: pg-dr never changed its settings
     proc = server.as_user([BORG, "config", repo, "append_only"], env={"BORG_PASSCOMMAND": passcommand})
     assert proc.stdout.strip() == "1"
+
+
+def _cluster_stack(server: SshServer, pg: PostgresServer, repo: str, passcommand: str, **backup) -> dict:
+    """The database as CNPG serves it (``cluster: true``): the role comes from the Cluster's managed roles."""
+    config = _stack(server, pg, repo, passcommand, schedule={"kind": "none"}, **backup)
+    config["pg-dr:backup"]["databases"][0]["cluster"] = True
+    config["pg-dr:cluster"] = {
+        "name": "blumeops-pg",
+        "namespace": "databases",
+        "roles": [{"name": "borgmatic", "login": True, "inRoles": ["pg_read_all_data"], "password": "env:PW"}],
+    }
+    return config
+
+
+def test_the_verification_waits_for_cnpg_to_apply_the_role_and_gives_up_bounded(
+    root_sshd: SshServer, postgres_factory: Callable[..., PostgresServer]
+) -> None:
+    server = root_sshd
+    pg = postgres_factory(name="k8s")
+    pg.create_database("miniflux")
+    repo, passcommand = init_repository(server)
+
+    # CNPG never applies the role: the wait gives up after loginWaitSeconds, naming the database; no backup
+    steps = Engine(server).apply(_commands(server, _cluster_stack(server, pg, repo, passcommand, loginWaitSeconds=2)))
+    assert [(s.name, s.ok) for s in steps][-1] == ("borgmatic-login-wait", False)
+    assert "pg-dr:backup.databases[0]: borgmatic@localhost" in steps[-1].proc.stderr
+    assert "still cannot log in after 2s" in steps[-1].proc.stderr and PASSWORD not in steps[-1].proc.stderr
+
+    # CNPG applies it a few seconds after the apply returned: the wait sees it, the verification passes
+    timer = threading.Timer(
+        4, lambda: pg.create_role("borgmatic", password=PASSWORD, login=True, in_roles=["pg_read_all_data"])
+    )
+    timer.start()
+    try:
+        steps = Engine(server).apply(_commands(server, _cluster_stack(server, pg, repo, passcommand)))
+    finally:
+        timer.join()
+    for step in steps:
+        assert step.ok, f"{step.name} {step.op}:\n{step.proc.stdout}\n{step.proc.stderr}"
+    assert [s.name for s in steps][-2:] == ["borgmatic-login-wait", "borgmatic-verify"]
+    assert f"borgmatic@localhost:{pg.port}/miniflux logs in" in steps[-2].proc.stdout

@@ -46,6 +46,7 @@ def test_children_and_connection() -> None:
         "borgmatic-config",
         "borgmatic-pgpass",
         "borgmatic-schedule",
+        "borgmatic-login-wait",
         "borgmatic-verify",
     }
     for command in commands.values():
@@ -166,6 +167,7 @@ def test_dev_stack_warns_about_the_unpinned_host_key() -> None:
         "borgmatic-pgpass",
         "borgmatic-schedule-service",
         "borgmatic-schedule-timer",
+        "borgmatic-login-wait",
         "borgmatic-verify",
     }
     assert not render_stack("prod").warnings
@@ -186,3 +188,24 @@ def test_every_delivery_waits_for_the_host_check() -> None:
     changed["pg-dr:backup"]["adoptExisting"] = True
     triggers = _commands(render_config(changed))["borgmatic-host-check"].inputs["triggers"]
     assert triggers != _commands(render_config(stack()))["borgmatic-host-check"].inputs["triggers"]
+
+
+def test_verify_waits_bounded_for_cnpg_to_apply_the_backup_role() -> None:
+    render = render_stack("prod")
+    commands = _commands(render)
+    wait = commands["borgmatic-login-wait"]
+    patch = render.one("kubernetes:postgresql.cnpg.io/v1:ClusterPatch")
+    secret = render.one("kubernetes:core/v1:Secret", "blumeops-pg-borgmatic")
+    assert {patch.urn, secret.urn, commands["borgmatic-pgpass"].urn} <= set(wait.dependencies)
+    assert wait.urn in commands["borgmatic-verify"].dependencies
+    script = wait.inputs["create"]
+    assert "limit=300\n" in script
+    # only the database the cluster serves, with the delivered pgpass file
+    assert "pg-dr:backup.databases[1]" in script and "' k8s-pg.tail8d86e.ts.net 5432 borgmatic miniflux\n" in script
+    assert "databases[0]" not in script
+    assert "PGPASSFILE=/Users/erichblume/.config/pg-dr/pgpass /opt/homebrew/opt/postgresql@18/bin/psql" in script
+    # a rotated password (the pgpass block changes) re-runs the wait
+    assert wait.inputs["triggers"][-1] == commands["borgmatic-verify"].inputs["triggers"][-1]
+    off = stack()
+    off["pg-dr:backup"]["loginWaitSeconds"] = 0
+    assert "borgmatic-login-wait" not in _commands(render_config(off))
