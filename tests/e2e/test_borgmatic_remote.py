@@ -140,17 +140,18 @@ def test_changed_config_keeps_the_previous_version(sshd_server: SshServer) -> No
     steps = engine.apply(second_commands)
     assert _ok(steps) == [
         ("borgmatic-preflight", "replace-create"),  # re-checked before the new config goes out
-        ("borgmatic-preflight", "replace-delete"),
         ("borgmatic-host-check", "replace-create"),  # the host read again: the config there is pg-dr's
-        ("borgmatic-host-check", "replace-delete"),
         ("borgmatic-config", "replace-create"),
-        ("borgmatic-config", "replace-delete"),
         ("borgmatic-pgpass", "replace-create"),
+        # the old resources' deletes run at the end of the run, in reverse order
         ("borgmatic-pgpass", "replace-delete"),
+        ("borgmatic-config", "replace-delete"),
+        ("borgmatic-host-check", "replace-delete"),
+        ("borgmatic-preflight", "replace-delete"),
     ]
     # the old resource's delete saw a newer version and left it
-    assert steps[1].proc is None and steps[3].proc is None  # preflight and host check have no delete
-    assert "holds another version" in steps[5].proc.stdout and "holds another version" in steps[7].proc.stdout
+    assert steps[6].proc is None and steps[7].proc is None  # host check and preflight have no delete
+    assert "holds another version" in steps[4].proc.stdout and "holds another version" in steps[5].proc.stdout
     assert config_file.read_text() == second_commands["borgmatic-config"]["stdin"]
     assert "k8s-pg" not in config_file.read_text()
     previous = Path(f"{config_file}.pg-dr-previous")

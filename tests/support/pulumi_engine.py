@@ -40,18 +40,22 @@ class Engine:
 
     ``apply({"name": inputs, ...})`` (in dependency order) runs, per resource: ``create`` when new,
     nothing when the inputs are unchanged, ``update`` (or ``create``) when they changed, and on a
-    ``triggers`` change a replacement (create the new one, then delete the old: Pulumi's default
-    create-before-delete). Resources gone from the new state are deleted, in reverse order. A failing
-    step stops the apply (the failed resource keeps its old state), like the engine.
+    ``triggers`` change a replacement: the new one is created in place, and the old one's ``delete`` (with
+    the old state's stdin) runs at the end of the run (Pulumi's default create-before-delete), together
+    with the deletes of resources gone from the new state, in reverse order. A failing step stops the
+    apply (the failed resource keeps its old state; replaced resources not yet deleted stay pending, as
+    the engine keeps them in the state to delete on the next run).
     """
 
     def __init__(self, server: SshServer):
         self.server = server
         self.state: dict[str, dict[str, Any]] = {}
+        self.pending_deletes: list[tuple[str, dict[str, Any]]] = []  # replaced, not yet deleted
 
     def apply(self, resources: Mapping[str, Mapping[str, Any]]) -> list[Step]:
         steps: list[Step] = []
         new = {name: _reveal(dict(inputs)) for name, inputs in resources.items()}
+        order = list(self.state)
         for name, inputs in new.items():
             old = self.state.get(name)
             if old is None:
@@ -60,22 +64,27 @@ class Engine:
                 continue
             elif _canonical(old.get("triggers")) != _canonical(inputs.get("triggers")):
                 step = Step(name, "replace-create", self.server.run_registered(inputs, "create"))
-                steps.append(step)
-                if not step.ok:
-                    return steps
-                step = Step(name, "replace-delete", self.server.run_registered(old, "delete"))
+                if step.ok:
+                    self.pending_deletes.append((name, old))
             else:
                 step = Step(name, "update", self.server.run_registered(inputs, "update"))
             steps.append(step)
             if not step.ok:
                 return steps
             self.state[name] = inputs
-        for name in reversed([n for n in self.state if n not in new]):
-            step = Step(name, "delete", self.server.run_registered(self.state[name], "delete"))
+        # the end of the run: replaced and removed resources are deleted, in reverse order
+        ends = [(n, "delete", self.state[n]) for n in order if n not in new]
+        ends += [(n, "replace-delete", old) for n, old in self.pending_deletes]
+        ends.sort(key=lambda end: order.index(end[0]) if end[0] in order else len(order))
+        for name, op, old in reversed(ends):
+            step = Step(name, op, self.server.run_registered(old, "delete"))
             steps.append(step)
             if not step.ok:
                 return steps
-            del self.state[name]
+            if op == "delete":
+                del self.state[name]
+            else:
+                self.pending_deletes.remove((name, old))
         return steps
 
 
