@@ -140,6 +140,17 @@ def test_pointed_at_the_roles_config_pg_dr_refuses_before_writing_anything(
     assert role.read_bytes() == before and sorted(p.name for p in role.parent.iterdir()) == ["config.yaml"]
     assert not (server.home / ".pgpass").exists()
 
+    # told to adopt it, pg-dr keeps a copy first, then takes the file over
+    adopting = _stack(
+        server, pg, repo, passcommand, configPath=str(role), schedule={"kind": "none"}, adoptExisting=True
+    )
+    adopting["pg-dr:backup"]["verify"] = False
+    steps = Engine(server).apply(_commands(server, adopting))
+    assert all(s.ok for s in steps), [(s.name, s.proc.stderr if s.proc else "") for s in steps]
+    (copy,) = role.parent.glob("config.yaml.pg-dr-adopted-*")
+    assert copy.read_bytes() == before
+    assert role.read_text().startswith("# Managed by pg-dr")
+
 
 def test_one_scheduled_run_backs_up_every_file_and_dump_and_each_prune_keeps_the_others_archives(
     root_sshd: SshServer, postgres_factory: Callable[..., PostgresServer]

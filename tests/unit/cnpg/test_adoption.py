@@ -116,6 +116,11 @@ def test_owning_the_whole_cluster_imports_it_only_when_it_matches() -> None:
     world = _homelab(adopt_all)
     with pytest.raises(KubeApplyError, match=r"blumeops-pg: inputs to import do not match"):
         world.apply(adopt_all)  # ArgoCD's spec has an image and only eblume's role: make the config match first
+    # once the stack declares exactly what runs, the Cluster is imported, not re-created
+    matching = _homelab(adopt_all)
+    declared = adopt_all.one("kubernetes:postgresql.cnpg.io/v1:Cluster").inputs["spec"]
+    matching.objects[("Cluster", "databases", "blumeops-pg")]["spec"] = reveal(copy.deepcopy(declared))
+    assert "import Cluster blumeops-pg" in matching.apply(adopt_all)
     without = _prod(mode="cluster", adopt=["Secret/blumeops-pg-borgmatic", "Secret/blumeops-pg-eblume"])
     with pytest.raises(KubeApplyError, match=r'clusters "blumeops-pg" already exists'):
         _homelab(without).apply(without)
