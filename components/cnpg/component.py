@@ -149,7 +149,7 @@ class CnpgRoles(pulumi.ComponentResource):
         k8s_config = pulumi.Config("kubernetes")
         settings: dict[str, Any] = {
             "context": cfg.context or k8s_config.get("context"),
-            "kubeconfig": k8s_config.get("kubeconfig"),
+            "kubeconfig": k8s_config.get_secret("kubeconfig"),  # may hold credentials: always a secret
             "enable_secret_mutable": True,  # rotation updates the Secret in place (never delete-before-replace)
             "enable_server_side_apply": True,  # the default, spelled out: rolesPatch needs it
             "upsert_existing_objects": cfg.upsert_existing,

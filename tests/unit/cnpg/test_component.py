@@ -10,6 +10,7 @@ import pytest
 from components.config.base import ConfigError
 from components.config.stack import parse_stack_config
 from offline.cli import main
+from offline.engine import Secret, reveal
 from tests.support.render import render_config, render_stack
 from tests.support.stacks import raw_sections, stack
 
@@ -126,3 +127,12 @@ def test_dev_creates_its_namespace_first_and_keeps_it() -> None:
         if r.type.startswith("kubernetes:") and r.type != NAMESPACE:
             assert namespace.urn in r.dependencies, r.name
     assert not render_config(_cluster()).of_type(NAMESPACE)  # prod's namespace exists
+
+
+def test_a_kubeconfig_from_the_stack_reaches_the_provider_as_a_secret() -> None:
+    config = _cluster()
+    config["kubernetes:kubeconfig"] = "apiVersion: v1\nusers: [{name: me, user: {token: t0ken}}]\n"
+    provider = render_config(config).one(PROVIDER)
+    assert isinstance(provider.inputs["kubeconfig"], Secret)
+    assert "t0ken" in reveal(provider.inputs["kubeconfig"])
+    assert "kubeconfig" not in render_config(_cluster()).one(PROVIDER).inputs
