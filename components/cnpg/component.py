@@ -87,7 +87,7 @@ def role_spec(role: RoleConfig, password_secret: pulumi.Input[str] | None) -> di
 
 
 class CnpgRoles(pulumi.ComponentResource):
-    """The CNPG Cluster (or DatabaseRoles) with its managed roles and their password Secrets."""
+    """The CNPG Cluster (or its roles patch, or DatabaseRoles) with its managed roles and their password Secrets."""
 
     k8s_provider: k8s.Provider
     namespace: k8s.core.v1.Namespace | None
