@@ -174,6 +174,7 @@ class BackupConfig(Model):
     archive_name_format: str = Field(default=DEFAULT_ARCHIVE_NAME_FORMAT, min_length=1)
     match_archives: str = Field(default=DEFAULT_MATCH_ARCHIVES, min_length=1)
     lock_wait: int | None = Field(default=None, ge=0)
+    runtime_directory: AbsPath | None = None
     login_wait_seconds: int = Field(default=300, ge=0)
     borg_path: AbsPath = "/opt/homebrew/bin/borg"
     borgmatic_path: AbsPath = "/opt/homebrew/bin/borgmatic"
@@ -245,6 +246,16 @@ class BackupConfig(Model):
     def resolved_config_path(self) -> str:
         """pg-dr's own file in borgmatic's config directory: a bare ``borgmatic`` runs it beside the host's."""
         return self.config_path or f"{self.home_dir}/.config/borgmatic.d/pg-dr.yaml"
+
+    @property
+    def resolved_runtime_directory(self) -> str:
+        """borgmatic's ``user_runtime_directory`` for pg-dr's config: its own, not ``/tmp`` or ``$TMPDIR``.
+
+        borgmatic 2.x removes leftover dumps with a glob over *every* ``borgmatic-*`` directory in its
+        runtime base (``<base>/borgmatic-*/borgmatic/postgresql_databases``) when a run starts: a run of
+        another config sharing the base deletes the dumps (and bootstrap data) of a run in progress.
+        """
+        return self.runtime_directory or f"{self.home_dir}/.cache/pg-dr/borgmatic"
 
     @property
     def config_found_by_default(self) -> bool:

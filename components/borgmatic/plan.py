@@ -106,6 +106,8 @@ def borgmatic_config(cfg: BackupConfig) -> str:
     }
     if cfg.lock_wait is not None:
         doc["lock_wait"] = cfg.lock_wait
+    # its own runtime base: another config's run never removes this one's dumps in progress (nor the reverse)
+    doc["user_runtime_directory"] = cfg.resolved_runtime_directory
     if cfg.encryption_passcommand:
         doc["encryption_passcommand"] = cfg.encryption_passcommand
     doc["compression"] = cfg.compression

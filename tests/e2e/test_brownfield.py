@@ -17,6 +17,7 @@ import json
 import plistlib
 import shlex
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import yaml
 
 from components.remote.shell import sh_command
 from tests.support.backup_host import BORG, BORGMATIC, host_stack, init_repository, remote_commands, secrets_env
-from tests.support.postgres import PostgresServer
+from tests.support.postgres import PostgresServer, pg_bin_dir
 from tests.support.render import render_config
 from tests.support.sshd import Engine, SshServer
 
@@ -260,3 +261,59 @@ def test_the_verification_waits_for_cnpg_to_apply_the_role_and_gives_up_bounded(
         assert step.ok, f"{step.name} {step.op}:\n{step.proc.stdout}\n{step.proc.stderr}"
     assert [s.name for s in steps][-2:] == ["borgmatic-login-wait", "borgmatic-verify"]
     assert f"borgmatic@localhost:{pg.port}/miniflux logs in" in steps[-2].proc.stdout
+
+
+def _slow_borg(server: SshServer) -> Path:
+    """A borg whose ``create`` starts 4 s late: the window in which borgmatic's dump (a named pipe in its
+    runtime directory) exists but borg has not opened it yet."""
+    path = server.home / "slow-borg"
+    path.write_text(f'#!/bin/sh\ncase " $* " in *" create "*) sleep 4 ;; esac\nexec {shlex.quote(BORG)} "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
+def _overlapping_runs(server: SshServer, postgres_factory: Callable[..., PostgresServer], **backup) -> set[str]:
+    """pg-dr's backup runs while the role's config (with a database, as at phase 3; to another repository)
+    runs from start to end; the paths of pg-dr's archive."""
+    pg, repo, passcommand, role = _host(server, postgres_factory)
+    text = yaml.safe_load(role.read_text())
+    dump = str(pg_bin_dir() / "pg_dump")
+    text["postgresql_databases"] = [
+        {"name": "miniflux", "hostname": "localhost", "port": pg.port, "username": "borgmatic", "pg_dump_command": dump}
+    ]
+    # the role's other repository (indri's role also writes offsite): its run completes while pg-dr's runs
+    other, _ = init_repository(server, str(server.home / "backups" / "offsite"))
+    text["repositories"] = [{"path": other, "label": "offsite"}]
+    role.write_text(yaml.safe_dump(text))
+    config = _stack(
+        server, pg, repo, passcommand, schedule={"kind": "none"}, borgPath=str(_slow_borg(server)), **backup
+    )
+    config["pg-dr:backup"]["verify"] = False
+    steps = Engine(server).apply(_commands(server, config))
+    assert all(s.ok for s in steps), [(s.name, s.proc.stderr if s.proc else "") for s in steps]
+    ours = server.home / ".config" / "borgmatic.d" / "pg-dr.yaml"
+    outcome: dict[str, str] = {}
+    run = threading.Thread(target=lambda: outcome.update(ours=_borgmatic(server, "-c", str(ours), "create")))
+    run.start()
+    time.sleep(1.5)
+    _borgmatic(server, "-c", str(role), "create")  # starts and ends while pg-dr's borg has not started yet
+    run.join()
+    (archive,) = [a for a in _archives(server, repo, passcommand) if a.startswith("pg-dr-")]
+    return _paths(server, repo, passcommand, archive)
+
+
+def test_another_configs_run_never_removes_pg_drs_dumps_in_progress(
+    root_sshd: SshServer, postgres_factory: Callable[..., PostgresServer]
+) -> None:
+    """borgmatic removes "leftover" dumps in every borgmatic-* directory of its runtime base when a run
+    starts; pg-dr's config has its own base (user_runtime_directory), so the role's run leaves its dump."""
+    paths = _overlapping_runs(root_sshd, postgres_factory)
+    assert any(p.endswith("/miniflux") and "postgresql_databases/localhost:" in p for p in paths), paths
+
+
+def test_control_a_shared_runtime_base_loses_the_dump(
+    root_sshd: SshServer, postgres_factory: Callable[..., PostgresServer]
+) -> None:
+    """The same overlap with pg-dr's runtime base set to the role's (/tmp): its archive has no dump."""
+    paths = _overlapping_runs(root_sshd, postgres_factory, runtimeDirectory="/tmp")
+    assert not any("postgresql_databases" in p and p.endswith("/miniflux") for p in paths), paths

@@ -250,6 +250,8 @@ def test_pg_dr_owns_its_own_file_and_archives_by_default() -> None:
     # the repository's own settings are the host's: pg-dr never sets encryption or append-only
     assert doc["repositories"] == [{"path": "/Volumes/backups/borg/", "label": "sifaka"}]
     assert "lock_wait" not in doc
+    # its own runtime base: borgmatic removes "leftover" dumps in every borgmatic-* directory of the base
+    assert doc["user_runtime_directory"] == "/Users/erichblume/.cache/pg-dr/borgmatic"
     assert yaml.safe_load(files.borgmatic_config(_backup(lockWait=600)))["lock_wait"] == 600
 
 
