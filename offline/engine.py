@@ -208,6 +208,7 @@ class _RecordingMonitor(MockMonitor):
                         "additionalSecretOutputs": list(request.additionalSecretOutputs),
                         "aliases": [json_format.MessageToDict(a) for a in request.aliases],
                         "provider": request.provider or None,
+                        "importId": request.importId or None,
                     },
                 )
             )

@@ -55,6 +55,9 @@ def graph(render: Render) -> dict[str, Any]:
                 "dependencies": sorted(filter(None, (ref(d) for d in r.dependencies))),
                 "protect": r.protect,
                 "retainOnDelete": r.retain_on_delete,
+                # only when set: an explicit provider (its settings are a resource of the graph) and an import
+                **({"provider": ref(r.options["provider"].rsplit("::", 1)[0])} if r.options.get("provider") else {}),
+                **({"import": r.options["importId"]} if r.options.get("importId") else {}),
                 "inputs": _inputs(r),
                 "outputs": redact({k: v for k, v in r.outputs.items() if k != RENDER_FILES}),
             }

@@ -28,7 +28,7 @@ from typing import Any
 from components.keypath import key_path, leaves
 
 MISSING = object()
-COMPARED_FIELDS = ("protect", "retainOnDelete", "parent", "dependencies", "inputs", "outputs")
+COMPARED_FIELDS = ("protect", "retainOnDelete", "import", "parent", "dependencies", "inputs", "outputs")
 
 
 @dataclass

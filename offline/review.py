@@ -175,7 +175,8 @@ def _resources(render: Render) -> list[str]:
 def _setting(key: str, value: Any) -> str:
     """A provider setting for the summary; credentials by name (kubeconfig, tokens, keys) never shown."""
     name = key.rsplit(":", 1)[-1]
-    if SENSITIVE.search(name) or (isinstance(value, Mapping) and set(value) == {"secure"}):
+    flag = value in (True, False, "true", "false")  # a switch (enableSecretMutable) is never a credential
+    if (SENSITIVE.search(name) and not flag) or (isinstance(value, Mapping) and set(value) == {"secure"}):
         value = REDACTED
     return f"{key}=`{json.dumps(redact(value), sort_keys=True)}`"
 

@@ -37,6 +37,9 @@ from policy.tailnet_checks import TAILNET_POLICIES
 PACK_NAME = "pg-dr"
 CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
 DATABASE_ROLE = "kubernetes:postgresql.cnpg.io/v1:DatabaseRole"
+# pg-dr:cluster.mode rolesPatch: a server-side apply patch of the Cluster's spec.managed.roles
+CLUSTER_PATCH = "kubernetes:postgresql.cnpg.io/v1:ClusterPatch"
+ROLE_CARRIERS = (CLUSTER, CLUSTER_PATCH, DATABASE_ROLE)
 SECRET = "kubernetes:core/v1:Secret"
 COMMAND = "command:remote:Command"
 
@@ -62,9 +65,9 @@ def string_list(schema_description: str, default: list[str]) -> dict[str, Any]:
 
 
 def cnpg_roles(resource_type: str, props: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    """The role entries of a CNPG Cluster (``spec.managed.roles``) or DatabaseRole (its ``spec``)."""
+    """The role entries of a CNPG Cluster or ClusterPatch (``spec.managed.roles``) or DatabaseRole (its ``spec``)."""
     spec = as_map(props.get("spec"))
-    if resource_type == CLUSTER:
+    if resource_type in (CLUSTER, CLUSTER_PATCH):
         yield from (as_map(r) for r in as_list(as_map(spec.get("managed")).get("roles")))
     elif resource_type == DATABASE_ROLE:
         yield spec
@@ -90,7 +93,7 @@ def stack_backup_usernames() -> set[str]:
 
 # --------------------------------------------------------------------------------- CNPG: read-only
 def validate_backup_roles_read_only(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    if args.resource_type not in (CLUSTER, DATABASE_ROLE):
+    if args.resource_type not in ROLE_CARRIERS:
         return
     config = args.get_config()
     backup_roles = set(config.get("backupRoles", DEFAULT_BACKUP_ROLES)) | stack_backup_usernames()
@@ -132,7 +135,7 @@ backup_roles_read_only = ResourceValidationPolicy(
 
 # --------------------------------------------------------------------------- CNPG: explicit defaults
 def validate_explicit_defaults(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    if args.resource_type not in (CLUSTER, DATABASE_ROLE):
+    if args.resource_type not in ROLE_CARRIERS:
         return
     for role in cnpg_roles(args.resource_type, args.props):
         missing = [key for key in EXPLICIT_DEFAULTS if role.get(key) is None]
@@ -176,7 +179,7 @@ def validate_role_password_secrets(args: StackValidationArgs, report_violation: 
             if isinstance(metadata.get("name"), str):
                 secrets[(str(metadata.get("namespace") or "default"), metadata["name"])] = r
     for r in args.resources:
-        if r.resource_type not in (CLUSTER, DATABASE_ROLE):
+        if r.resource_type not in ROLE_CARRIERS:
             continue
         namespace = str(as_map(r.props.get("metadata")).get("namespace") or "default")
         for role in cnpg_roles(r.resource_type, r.props):

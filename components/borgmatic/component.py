@@ -4,10 +4,17 @@ Children (all ``command:remote:Command``, one SSH session each, made by :mod:`co
 
 ``<name>-preflight``  every configured binary is an executable on the host (a missing one fails ``up``
                       naming the path and its config key); versions become the ``versions`` output.
-``<name>-config``     the borgmatic config (``configPath``, 0600).
+``<name>-host-check`` reads the host before anything is written: a file at one of pg-dr's paths that
+                      pg-dr did not write is refused (or, with ``adoptExisting``, copied aside first);
+                      the schedule must give pg-dr's config exactly one nightly run (``adopt.py``).
+``<name>-config``     the borgmatic config (``configPath``, default ``~/.config/borgmatic.d/pg-dr.yaml``:
+                      its own file beside the host's, its own archive names; 0600).
 ``<name>-pgpass``     the ``# BEGIN pg-dr`` block of ``~/.pgpass`` (0600), the user's lines kept; its
                       stdin is secret and it logs nothing.
 ``<name>-schedule*``  the LaunchAgent plist (bootstrapped) or the systemd user service + timer (enabled).
+``<name>-login-wait`` (with ``verify``) each database served by the CNPG cluster accepts its user's login
+                      with the delivered pgpass, waited for up to ``loginWaitSeconds`` (CNPG applies a new
+                      role or password asynchronously, after the Kubernetes apply returns).
 ``<name>-verify``     ``borgmatic config validate``, ``borgmatic create``, then every repository's latest
                       archive must hold every database's dump; after the tailnet grant and the CNPG
                       role Secrets/Cluster (``verify_after``) and every delivery.
@@ -25,7 +32,7 @@ from typing import Any
 import pulumi
 from pulumi_command import remote
 
-from components.borgmatic import scripts
+from components.borgmatic import adopt, readiness, scripts
 from components.borgmatic.config import BackupConfig
 from components.borgmatic.plan import PGPASS_BEGIN, PGPASS_END, BackupPlan, pgpass_block, plan_backup
 from components.outputs import RENDER_FILES
@@ -46,6 +53,8 @@ class BorgmaticHost(pulumi.ComponentResource):
 
     connection: remote.ConnectionArgs
     preflight: remote.Command
+    host_check: remote.Command
+    login_wait: remote.Command | None
     deliveries: list[remote.Command]
     verify: remote.Command | None
     versions: pulumi.Output[dict[str, str]]
@@ -71,11 +80,31 @@ class BorgmaticHost(pulumi.ComponentResource):
         self.preflight = commands.command(
             "preflight", scripts.preflight(plan.binaries), depends_on=[], triggers=content
         )
+        # reads the host (and keeps copies of adopted files) before any delivery; re-run on every change
+        self.host_check = commands.command(
+            "host-check",
+            adopt.host_check(cfg, plan),
+            depends_on=[self.preflight],
+            triggers=[*content, f"adoptExisting={cfg.adopt_existing}", f"schedule={cfg.schedule.model_dump_json()}"],
+        )
         self.deliveries = [
-            commands.file("config", cfg.resolved_config_path, plan.config_text, depends_on=[self.preflight])
+            commands.file(
+                "config", cfg.resolved_config_path, plan.config_text, depends_on=[self.preflight, self.host_check]
+            )
         ]
         pgpass_digest = self._pgpass(commands, cfg, plan, args.secrets)
         self._schedule(commands, cfg, plan)
+
+        # CNPG applies a new role or password after the apply returns: wait (bounded) until it logs in
+        self.login_wait = None
+        wait = readiness.wait_login(cfg, plan.pgpass_env)
+        if wait is not None and cfg.verify:
+            self.login_wait = commands.command(
+                "login-wait",
+                wait,
+                depends_on=[self.preflight, *self.deliveries, *args.verify_after],
+                triggers=[*content, *([pgpass_digest] if pgpass_digest is not None else [])],
+            )
 
         self.verify = None
         if cfg.verify:
@@ -90,7 +119,13 @@ class BorgmaticHost(pulumi.ComponentResource):
             self.verify = commands.command(
                 "verify",
                 script,
-                depends_on=[self.preflight, *self.deliveries, *args.verify_after],
+                depends_on=[
+                    self.preflight,
+                    self.host_check,
+                    *self.deliveries,
+                    *args.verify_after,
+                    *([self.login_wait] if self.login_wait is not None else []),
+                ],
                 triggers=[*content, *([pgpass_digest] if pgpass_digest is not None else [])],
             )
 
@@ -103,6 +138,7 @@ class BorgmaticHost(pulumi.ComponentResource):
             "configPath": cfg.resolved_config_path,
             "pgpassPath": cfg.resolved_pgpass_path,
             "schedule": cfg.schedule.kind,
+            "scheduleLabel": cfg.schedule.existing_label if cfg.schedule.kind == "existing" else cfg.schedule.label,
             "databases": [db.key for db in cfg.databases],
             "versions": self.versions,
             "dumps": self.dumps,
@@ -126,7 +162,12 @@ class BorgmaticHost(pulumi.ComponentResource):
         block = pulumi.Output.secret(pulumi.Output.all(*passwords).apply(lambda pw: pgpass_block(entries, pw)))
         self.deliveries.append(
             commands.pgpass_block(
-                "pgpass", cfg.resolved_pgpass_path, block, PGPASS_BEGIN, PGPASS_END, depends_on=[self.preflight]
+                "pgpass",
+                cfg.resolved_pgpass_path,
+                block,
+                PGPASS_BEGIN,
+                PGPASS_END,
+                depends_on=[self.preflight, self.host_check],
             )
         )
         return pulumi.Output.secret(block.apply(digest))
@@ -167,5 +208,5 @@ class BorgmaticHost(pulumi.ComponentResource):
     def _deliver(self, commands: RemoteCommands, suffix: str, path: str, text: str, **hooks: str) -> None:
         """A schedule file, after the preflight and every delivery before it (one at a time, in order)."""
         self.deliveries.append(
-            commands.file(suffix, path, text, depends_on=[self.preflight, *self.deliveries], **hooks)
+            commands.file(suffix, path, text, depends_on=[self.preflight, self.host_check, *self.deliveries], **hooks)
         )

@@ -41,6 +41,11 @@ DEFAULT_DUMP_FORMAT: Literal["custom", "directory", "tar", "plain"] = "custom"
 DEFAULT_DUMP_COMPRESSION: str | int | None = 0
 DEFAULT_RESTORE_JOBS: int | None = None
 DEFAULT_BORG_COMPRESSION = "zstd,3"
+# pg-dr's archives in a repository another borgmatic config also writes to: its own name prefix, and the
+# match that keeps prune/check/list of either config off the other's archives (see README).
+DEFAULT_ARCHIVE_NAME_FORMAT = "pg-dr-{hostname}-{now:%Y-%m-%dT%H:%M:%S.%f}"
+DEFAULT_MATCH_ARCHIVES = "sh:pg-dr-*"
+_MATCH_ALL = frozenset({"*", "sh:*", "re:.*", "re:", "sh:**"})
 
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _DUMP_COMPRESSION = re.compile(r"(none|gzip|lz4|zstd)(:[A-Za-z0-9=,_-]+)?|[0-9]")
@@ -71,12 +76,31 @@ class CheckConfig(Model):
 
 
 class ScheduleConfig(Model):
-    kind: Literal["launchd", "systemd", "none"] = "launchd"
+    """When pg-dr's config runs: its own agent/timer, an existing one the host already has, or none.
+
+    ``existing``: pg-dr adds no schedule; the host's agent ``existingLabel`` runs ``borgmatic`` without
+    ``-c``/``--config``, and so runs every config in ``~/.config/borgmatic.d`` (pg-dr's included). The
+    host check proves that before anything is delivered. With ``launchd``/``systemd``, an
+    ``existingLabel`` names the host's other borgmatic agent: it must run its own ``--config`` (else
+    pg-dr's config would run twice a night).
+    """
+
+    kind: Literal["launchd", "systemd", "existing", "none"] = "launchd"
     hour: int = Field(default=2, ge=0, le=23)
     minute: int = Field(default=0, ge=0, le=59)
     label: Label = "io.pg-dr.borgmatic"
+    existing_label: Label | None = None
+    existing_kind: Literal["launchd", "systemd"] = "launchd"
     launchctl_path: AbsPath = "/bin/launchctl"
     systemctl_path: AbsPath = "/usr/bin/systemctl"
+
+    @model_validator(mode="after")
+    def _existing_needs_a_label(self) -> ScheduleConfig:
+        if self.kind == "existing" and self.existing_label is None:
+            raise _NestedProblems([("existingLabel", "required with kind existing: the agent that runs borgmatic")])
+        if self.existing_label is not None and self.existing_label == self.label and self.kind != "existing":
+            raise _NestedProblems([("existingLabel", f"is pg-dr's own label {self.label!r}: choose another label")])
+        return self
 
 
 class DatabaseConfig(Model):
@@ -147,6 +171,12 @@ class BackupConfig(Model):
     home_dir: AbsPath
     config_path: AbsPath | None = None
     pgpass_path: AbsPath | None = None
+    adopt_existing: bool = False
+    archive_name_format: str = Field(default=DEFAULT_ARCHIVE_NAME_FORMAT, min_length=1)
+    match_archives: str = Field(default=DEFAULT_MATCH_ARCHIVES, min_length=1)
+    lock_wait: int | None = Field(default=None, ge=0)
+    runtime_directory: AbsPath | None = None
+    login_wait_seconds: int = Field(default=300, ge=0)
     borg_path: AbsPath = "/opt/homebrew/bin/borg"
     borgmatic_path: AbsPath = "/opt/homebrew/bin/borgmatic"
     pg_bin_dir: AbsPath = "/opt/homebrew/opt/postgresql@18/bin"
@@ -177,6 +207,20 @@ class BackupConfig(Model):
             if first != i and (other.hostname, other.port) != (db.hostname, db.port):
                 at = f"databases[{i}].label"
                 problems.append((at, f"dump path {db.dump_identifier}/{db.name} is also used by databases[{first}]"))
+        if self.schedule.kind == "existing" and not self.config_found_by_default:
+            problems.append(
+                ("configPath", "with schedule.kind existing it must be a file borgmatic reads when run without -c "
+                 "(<homeDir>/.config/borgmatic.d/<name>.yaml)")
+            )  # fmt: skip
+        if self.schedule.kind == "existing" and self.resolved_pgpass_path != posixpath.join(self.home_dir, ".pgpass"):
+            problems.append(
+                ("pgpassPath", "with schedule.kind existing it must be <homeDir>/.pgpass: the host's agent does not "
+                 "set PGPASSFILE")
+            )  # fmt: skip
+        if self.match_archives.strip() in _MATCH_ALL:
+            problems.append(
+                ("matchArchives", "matches every archive: prune would remove other configs' archives in the repository")
+            )
         labels: dict[str, int] = {}
         for i, repo in enumerate(self.repositories):
             if repo.label in labels:
@@ -202,7 +246,32 @@ class BackupConfig(Model):
 
     @property
     def resolved_config_path(self) -> str:
-        return self.config_path or f"{self.home_dir}/.config/borgmatic/config.yaml"
+        """pg-dr's own file in borgmatic's config directory: a bare ``borgmatic`` runs it beside the host's."""
+        return self.config_path or f"{self.home_dir}/.config/borgmatic.d/pg-dr.yaml"
+
+    @property
+    def resolved_runtime_directory(self) -> str:
+        """borgmatic's ``user_runtime_directory`` for pg-dr's config: its own, not ``/tmp`` or ``$TMPDIR``.
+
+        borgmatic 2.x removes leftover dumps with a glob over *every* ``borgmatic-*`` directory in its
+        runtime base (``<base>/borgmatic-*/borgmatic/postgresql_databases``) when a run starts: a run of
+        another config sharing the base deletes the dumps (and bootstrap data) of a run in progress.
+        """
+        return self.runtime_directory or f"{self.home_dir}/.cache/pg-dr/borgmatic"
+
+    @property
+    def config_found_by_default(self) -> bool:
+        """Whether ``borgmatic`` without ``-c`` (as the host's user) reads pg-dr's config file.
+
+        borgmatic 2.x reads ``/etc/borgmatic/config.yaml``, ``/etc/borgmatic.d/*.yaml``,
+        ``~/.config/borgmatic/config.yaml`` and ``~/.config/borgmatic.d/*.yaml`` (not recursively).
+        """
+        path = self.resolved_config_path
+        user_dir = posixpath.join(self.home_dir, ".config")
+        directory, name = posixpath.split(path)
+        if directory in (posixpath.join(user_dir, "borgmatic.d"), "/etc/borgmatic.d"):
+            return name.endswith((".yaml", ".yml"))
+        return path in (posixpath.join(user_dir, "borgmatic", "config.yaml"), "/etc/borgmatic/config.yaml")
 
     @property
     def resolved_pgpass_path(self) -> str:

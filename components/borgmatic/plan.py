@@ -30,7 +30,10 @@ from components.remote.shell import BARE_PATH
 PGPASS_BEGIN = "# BEGIN pg-dr"
 PGPASS_END = "# END pg-dr"
 REDACTED = "[redacted]"
-HEADER = "# Managed by pg-dr (pg-dr:backup): edit the stack config, not this file.\n"
+# Every file pg-dr writes on the host carries this mark: the host check (adopt.py) refuses to overwrite
+# a file at one of pg-dr's paths that does not (it is someone else's) unless pg-dr:backup.adoptExisting.
+OWNER_MARK = "Managed by pg-dr"
+HEADER = f"# {OWNER_MARK} (pg-dr:backup): edit the stack config, not this file.\n"
 
 
 # ------------------------------------------------------------------------------------------ binaries
@@ -96,7 +99,15 @@ def borgmatic_config(cfg: BackupConfig) -> str:
     doc: dict[str, object] = {
         "local_path": cfg.borg_path,
         "repositories": [{"path": r.path, "label": r.label} for r in cfg.repositories],
+        # pg-dr's archives only: another config's prune/check in the same repository never matches
+        # these, and this config's never matches theirs (borgmatic passes --match-archives to borg).
+        "archive_name_format": cfg.archive_name_format,
+        "match_archives": cfg.match_archives,
     }
+    if cfg.lock_wait is not None:
+        doc["lock_wait"] = cfg.lock_wait
+    # its own runtime base: another config's run never removes this one's dumps in progress (nor the reverse)
+    doc["user_runtime_directory"] = cfg.resolved_runtime_directory
     if cfg.encryption_passcommand:
         doc["encryption_passcommand"] = cfg.encryption_passcommand
     doc["compression"] = cfg.compression
@@ -164,7 +175,11 @@ def launchd_plist(cfg: BackupConfig) -> str:
         "StandardOutPath": logs,
         "StandardErrorPath": logs,
     }
-    return plistlib.dumps(doc, fmt=plistlib.FMT_XML, sort_keys=False).decode()
+    text = plistlib.dumps(doc, fmt=plistlib.FMT_XML, sort_keys=False).decode()
+    declaration, _, rest = text.partition("\n")
+    return (
+        f"{declaration}\n<!-- {OWNER_MARK} (pg-dr:backup.schedule): edit the stack config, not this file. -->\n{rest}"
+    )
 
 
 def _systemd_quote(word: str) -> str:
@@ -178,7 +193,7 @@ def systemd_units(cfg: BackupConfig) -> tuple[str, str]:
     env = {"PATH": run_path(cfg), **pgpass_env(cfg)}
     service = "\n".join(
         [
-            "# Managed by pg-dr (pg-dr:backup.schedule): edit the stack config, not this file.",
+            f"# {OWNER_MARK} (pg-dr:backup.schedule): edit the stack config, not this file.",
             "[Unit]",
             "Description=borgmatic backup (pg-dr)",
             "Wants=network-online.target",
@@ -193,7 +208,7 @@ def systemd_units(cfg: BackupConfig) -> tuple[str, str]:
     )
     timer = "\n".join(
         [
-            "# Managed by pg-dr (pg-dr:backup.schedule): edit the stack config, not this file.",
+            f"# {OWNER_MARK} (pg-dr:backup.schedule): edit the stack config, not this file.",
             "[Unit]",
             "Description=borgmatic backup schedule (pg-dr)",
             "",
@@ -211,6 +226,7 @@ def systemd_units(cfg: BackupConfig) -> tuple[str, str]:
 
 
 def schedule_files(cfg: BackupConfig) -> list[ScheduleFile]:
+    """pg-dr's own schedule files (none with kind ``existing`` or ``none``)."""
     label = cfg.schedule.label
     if cfg.schedule.kind == "launchd":
         path = posixpath.join(cfg.home_dir, "Library", "LaunchAgents", f"{label}.plist")

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from components.config.base import NAMESPACE, DnsName, Model, PgIdent, Quantity, Text
+from components.config.base import NAMESPACE, DnsName, Model, PgIdent, Quantity, Text, _NestedProblems
 from components.secrets.refs import SecretRef
 
 # CNPG's webhook and DatabaseRole CEL rules reject these role names.
@@ -63,11 +63,21 @@ class RoleConfig(Model):
 
 
 class ClusterConfig(Model):
-    """``pg-dr:cluster``: the CloudNativePG cluster and its managed roles."""
+    """``pg-dr:cluster``: the CloudNativePG cluster and its managed roles.
+
+    Modes: ``cluster`` (pg-dr owns the whole Cluster), ``rolesPatch`` (another tool, e.g. ArgoCD, owns
+    the Cluster; pg-dr owns only ``spec.managed.roles``, by a server-side apply patch under its own field
+    manager), ``databaseRole`` (CNPG >= 1.30: one DatabaseRole per role). ``adopt`` imports objects that
+    already exist (``true``: every object pg-dr manages; or a list of object names).
+    """
 
     name: DnsName
     namespace: DnsName = "default"
-    mode: Literal["cluster", "databaseRole"] = "cluster"
+    mode: Literal["cluster", "rolesPatch", "databaseRole"] = "cluster"
+    context: Text | None = Field(default=None, min_length=1)
+    create_namespace: bool = False
+    adopt: bool | list[str] = False
+    upsert_existing: bool = False
     instances: int = Field(default=1, ge=1)
     image_name: Text | None = None
     storage: StorageConfig = StorageConfig()
@@ -81,6 +91,40 @@ class ClusterConfig(Model):
 
     def role(self, name: str) -> RoleConfig | None:
         return next((r for r in self.roles if r.name == name), None)
+
+    def database_role_name(self, role: RoleConfig) -> str:
+        return f"{self.name}-{kubernetes_suffix(role.name)}"
+
+    def object_names(self) -> list[str]:
+        """``Kind/name`` of every object pg-dr creates (what ``adopt`` may list)."""
+        names = [
+            f"Secret/{self.secret_name(r)}" for r in self.roles if r.password is not None and r.ensure == "present"
+        ]
+        if self.mode == "cluster":
+            names.append(f"Cluster/{self.name}")
+        elif self.mode == "databaseRole":
+            names += [f"DatabaseRole/{self.database_role_name(r)}" for r in self.roles]
+        return names
+
+    def adopts(self, kind: str, name: str) -> bool:
+        """Whether the object exists already and is imported (``adopt``: true, or its ``Kind/name`` listed)."""
+        return self.adopt is True or (isinstance(self.adopt, list) and f"{kind}/{name}" in self.adopt)
+
+    @model_validator(mode="after")
+    def _adopt_names_known(self) -> ClusterConfig:
+        if isinstance(self.adopt, list):
+            known = self.object_names()
+            unknown = [n for n in self.adopt if n not in known]
+            if unknown:
+                raise _NestedProblems(
+                    [("adopt", f"names {', '.join(unknown)}, which pg-dr does not manage in mode {self.mode} "
+                      f"(it manages: {', '.join(known) or 'nothing'})")]
+                )  # fmt: skip
+        if self.create_namespace and self.adopt:
+            raise _NestedProblems(
+                [("createNamespace", "and adopt exclude each other: adopted objects live in an existing namespace")]
+            )
+        return self
 
 
 def kubernetes_suffix(role_name: str) -> str:

@@ -96,13 +96,14 @@ def test_apply_lands_files_with_modes_and_a_second_apply_changes_nothing(sshd_se
     engine_steps = engine.apply(commands)
     assert _ok(engine_steps) == [
         ("borgmatic-preflight", "create"),
+        ("borgmatic-host-check", "create"),
         ("borgmatic-config", "create"),
         ("borgmatic-pgpass", "create"),
         ("borgmatic-schedule", "create"),
     ]
     steps_output = "".join(s.proc.stdout + s.proc.stderr for s in engine_steps)
     assert PASSWORD not in steps_output and PASSWORD.replace(":", "\\:") not in steps_output
-    config_file = server.home / ".config" / "borgmatic" / "config.yaml"
+    config_file = server.home / ".config" / "borgmatic.d" / "pg-dr.yaml"
     assert config_file.read_text() == commands["borgmatic-config"]["stdin"]
     plist = server.home / "Library" / "LaunchAgents" / "io.pg-dr.borgmatic.plist"
     assert plist.read_text() == commands["borgmatic-schedule"]["stdin"]
@@ -137,7 +138,7 @@ def test_changed_config_keeps_the_previous_version(sshd_server: SshServer) -> No
     first_commands = _render(server, first)
     engine = Engine(server)
     _ok(engine.apply(first_commands))
-    config_file = server.home / ".config" / "borgmatic" / "config.yaml"
+    config_file = server.home / ".config" / "borgmatic.d" / "pg-dr.yaml"
     first_pgpass = pgpass.read_bytes()
 
     # runbook rollback: remove the k8s-pg database (a config change)
@@ -146,15 +147,18 @@ def test_changed_config_keeps_the_previous_version(sshd_server: SshServer) -> No
     steps = engine.apply(second_commands)
     assert _ok(steps) == [
         ("borgmatic-preflight", "replace-create"),  # re-checked before the new config goes out
-        ("borgmatic-preflight", "replace-delete"),
+        ("borgmatic-host-check", "replace-create"),  # the host read again: the config there is pg-dr's
         ("borgmatic-config", "replace-create"),
-        ("borgmatic-config", "replace-delete"),
         ("borgmatic-pgpass", "replace-create"),
+        # the old resources' deletes run at the end of the run, in reverse order
         ("borgmatic-pgpass", "replace-delete"),
+        ("borgmatic-config", "replace-delete"),
+        ("borgmatic-host-check", "replace-delete"),
+        ("borgmatic-preflight", "replace-delete"),
     ]
     # the old resource's delete saw a newer version and left it
-    assert steps[1].proc is None  # preflight has no delete
-    assert "holds another version" in steps[3].proc.stdout and "holds another version" in steps[5].proc.stdout
+    assert steps[6].proc is None and steps[7].proc is None  # host check and preflight have no delete
+    assert "holds another version" in steps[4].proc.stdout and "holds another version" in steps[5].proc.stdout
     assert config_file.read_text() == second_commands["borgmatic-config"]["stdin"]
     assert "k8s-pg" not in config_file.read_text()
     (previous,) = _history(config_file)
@@ -185,13 +189,14 @@ def test_delete_moves_files_aside_and_keeps_the_users_lines(sshd_server: SshServ
         ("borgmatic-schedule", "delete"),
         ("borgmatic-pgpass", "delete"),
         ("borgmatic-config", "delete"),
+        ("borgmatic-host-check", "delete"),
         ("borgmatic-preflight", "delete"),
     ]
     assert steps[-1].proc is None  # preflight has nothing to undo
-    config_dir = server.home / ".config" / "borgmatic"
-    (removed,) = _history(config_dir / "config.yaml")
+    config_dir = server.home / ".config" / "borgmatic.d"
+    (removed,) = _history(config_dir / "pg-dr.yaml")
     assert removed.name.endswith("-removed") and removed.read_text() == commands["borgmatic-config"]["stdin"]
-    assert not (config_dir / "config.yaml").exists()
+    assert not (config_dir / "pg-dr.yaml").exists()
     (plist,) = _history(server.home / "Library" / "LaunchAgents" / "io.pg-dr.borgmatic.plist")
     assert plist.name.endswith("-removed") and plist.read_text() == commands["borgmatic-schedule"]["stdin"]
     assert f"bootout gui/{server.uid}/io.pg-dr.borgmatic" in (server.home / "launchctl.log").read_text()

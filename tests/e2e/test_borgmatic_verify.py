@@ -70,6 +70,7 @@ def test_dual_backup_with_pgpass_authentication_and_verified_dumps(
     steps = _apply(engine, server, _stack(server, brew, k8s))
     assert list(steps) == [
         "borgmatic-preflight",
+        "borgmatic-host-check",
         "borgmatic-config",
         "borgmatic-pgpass",
         "borgmatic-verify",

@@ -68,7 +68,7 @@ def _apply(engine: Engine, server: SshServer, databases: list[dict]) -> dict:
 
 
 def _borgmatic(server: SshServer, *args: str, json_output: bool = False) -> str:
-    config = server.home / ".config" / "borgmatic" / "config.yaml"
+    config = server.home / ".config" / "borgmatic.d" / "pg-dr.yaml"
     argv = " ".join(shlex.quote(a) for a in (BORGMATIC, "--config", str(config), *args))
     proc = server.run(sh_command(f"HOME={shlex.quote(str(server.home))} {argv}"))
     assert proc.returncode == 0, f"borgmatic {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"

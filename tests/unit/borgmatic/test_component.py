@@ -42,9 +42,11 @@ def test_children_and_connection() -> None:
     commands = _commands(render)
     assert set(commands) == {
         "borgmatic-preflight",
+        "borgmatic-host-check",
         "borgmatic-config",
         "borgmatic-pgpass",
         "borgmatic-schedule",
+        "borgmatic-login-wait",
         "borgmatic-verify",
     }
     for command in commands.values():
@@ -114,7 +116,7 @@ def test_verify_runs_after_acl_role_secret_cluster_and_deliveries(tmp_path: Path
     assert set(verify["dependencies"]) >= {
         "tailscale:index/acl:Acl::tailnet-policy",
         "kubernetes:core/v1:Secret::blumeops-pg-borgmatic",
-        "kubernetes:postgresql.cnpg.io/v1:Cluster::blumeops-pg",
+        "kubernetes:postgresql.cnpg.io/v1:ClusterPatch::blumeops-pg",  # the roles, once applied
         "command:remote:Command::borgmatic-preflight",
         "command:remote:Command::borgmatic-config",
         "command:remote:Command::borgmatic-pgpass",
@@ -144,7 +146,12 @@ def test_verify_off_schedule_none_and_agent_auth() -> None:
     config = stack()
     config["pg-dr:backup"].update(verify=False, schedule={"kind": "none"})
     render = render_config(config)
-    assert set(_commands(render)) == {"borgmatic-preflight", "borgmatic-config", "borgmatic-pgpass"}
+    assert set(_commands(render)) == {
+        "borgmatic-preflight",
+        "borgmatic-host-check",
+        "borgmatic-config",
+        "borgmatic-pgpass",
+    }
     connection = reveal(render.one(COMMAND, "borgmatic-config").inputs["connection"])
     assert "privateKey" not in connection  # the provider then uses the SSH agent (SSH_AUTH_SOCK)
 
@@ -156,10 +163,50 @@ def test_dev_stack_warns_about_the_unpinned_host_key() -> None:
     assert "hostKey" not in connection and connection["user"] == "pgdr"
     assert set(_commands(render)) == {
         "borgmatic-preflight",
+        "borgmatic-host-check",
         "borgmatic-config",
         "borgmatic-pgpass",
         "borgmatic-schedule-service",
         "borgmatic-schedule-timer",
+        "borgmatic-login-wait",
         "borgmatic-verify",
     }
     assert not render_stack("prod").warnings
+
+
+def test_every_delivery_waits_for_the_host_check() -> None:
+    render = render_stack("prod")
+    commands = _commands(render)
+    check = commands["borgmatic-host-check"]
+    assert check.dependencies == [commands["borgmatic-preflight"].urn]
+    for name in ("borgmatic-config", "borgmatic-pgpass", "borgmatic-schedule", "borgmatic-verify"):
+        assert check.urn in commands[name].dependencies, name
+    script = check.inputs["create"]
+    assert "file pg-dr:backup.configPath /Users/erichblume/.config/borgmatic.d/pg-dr.yaml" in script
+    assert "existing_runs_its_own launchd mcquack.eblume.borgmatic" in script
+    # re-run when the config, the schedule or the adopt decision changes
+    changed = stack()
+    changed["pg-dr:backup"]["adoptExisting"] = True
+    triggers = _commands(render_config(changed))["borgmatic-host-check"].inputs["triggers"]
+    assert triggers != _commands(render_config(stack()))["borgmatic-host-check"].inputs["triggers"]
+
+
+def test_verify_waits_bounded_for_cnpg_to_apply_the_backup_role() -> None:
+    render = render_stack("prod")
+    commands = _commands(render)
+    wait = commands["borgmatic-login-wait"]
+    patch = render.one("kubernetes:postgresql.cnpg.io/v1:ClusterPatch")
+    secret = render.one("kubernetes:core/v1:Secret", "blumeops-pg-borgmatic")
+    assert {patch.urn, secret.urn, commands["borgmatic-pgpass"].urn} <= set(wait.dependencies)
+    assert wait.urn in commands["borgmatic-verify"].dependencies
+    script = wait.inputs["create"]
+    assert "limit=300\n" in script
+    # only the database the cluster serves, with the delivered pgpass file
+    assert "pg-dr:backup.databases[1]" in script and "' k8s-pg.tail8d86e.ts.net 5432 borgmatic miniflux\n" in script
+    assert "databases[0]" not in script
+    assert "PGPASSFILE=/Users/erichblume/.config/pg-dr/pgpass /opt/homebrew/opt/postgresql@18/bin/psql" in script
+    # a rotated password (the pgpass block changes) re-runs the wait
+    assert wait.inputs["triggers"][-1] == commands["borgmatic-verify"].inputs["triggers"][-1]
+    off = stack()
+    off["pg-dr:backup"]["loginWaitSeconds"] = 0
+    assert "borgmatic-login-wait" not in _commands(render_config(off))

@@ -168,7 +168,7 @@ def test_launchd_plist_has_absolute_program_and_path_with_tools() -> None:
     assert doc["ProgramArguments"][:3] == [
         "/opt/homebrew/bin/borgmatic",
         "--config",
-        "/Users/erichblume/.config/borgmatic/config.yaml",
+        "/Users/erichblume/.config/borgmatic.d/pg-dr.yaml",
     ]
     path = doc["EnvironmentVariables"]["PATH"].split(":")
     assert path[:2] == ["/opt/homebrew/opt/postgresql@18/bin", "/opt/homebrew/bin"]
@@ -185,7 +185,7 @@ def test_systemd_units() -> None:
     service, timer = files.schedule_files(cfg)
     assert service.path == "/home/pgdr/.config/systemd/user/io.pg-dr.borgmatic.service"
     assert timer.path == "/home/pgdr/.config/systemd/user/io.pg-dr.borgmatic.timer"
-    assert "ExecStart=/opt/homebrew/bin/borgmatic --config /home/pgdr/.config/borgmatic/config.yaml" in service.text
+    assert "ExecStart=/opt/homebrew/bin/borgmatic --config /home/pgdr/.config/borgmatic.d/pg-dr.yaml" in service.text
     assert "Environment=PATH=/opt/homebrew/opt/postgresql@18/bin:/opt/homebrew/bin:" in service.text
     assert "OnCalendar=*-*-* 03:30:00" in timer.text and "Unit=io.pg-dr.borgmatic.service" in timer.text
     assert files.schedule_files(_backup(schedule={"kind": "none"})) == []
@@ -237,3 +237,34 @@ def test_parsers() -> None:
     }
     assert scripts.parse_dumps("summary\npg-dr-dump local borgmatic/x/y\n") == ["local borgmatic/x/y"]
     assert scripts.parse_versions("") == {} and scripts.parse_dumps("") == []
+
+
+# ------------------------------------------------------------------------------------------ coexistence
+def test_pg_dr_owns_its_own_file_and_archives_by_default() -> None:
+    cfg = _backup()
+    assert cfg.resolved_config_path == "/Users/erichblume/.config/borgmatic.d/pg-dr.yaml"
+    assert cfg.config_found_by_default
+    doc = yaml.safe_load(files.borgmatic_config(cfg))
+    assert doc["archive_name_format"] == "pg-dr-{hostname}-{now:%Y-%m-%dT%H:%M:%S.%f}"
+    assert doc["match_archives"] == "sh:pg-dr-*"
+    # the repository's own settings are the host's: pg-dr never sets encryption or append-only
+    assert doc["repositories"] == [{"path": "/Volumes/backups/borg/", "label": "sifaka"}]
+    assert "lock_wait" not in doc
+    # its own runtime base: borgmatic removes "leftover" dumps in every borgmatic-* directory of the base
+    assert doc["user_runtime_directory"] == "/Users/erichblume/.cache/pg-dr/borgmatic"
+    assert yaml.safe_load(files.borgmatic_config(_backup(lockWait=600)))["lock_wait"] == 600
+
+
+@pytest.mark.parametrize("match", ["*", "sh:*", "re:.*"])
+def test_a_match_of_every_archive_is_refused(match: str) -> None:
+    with pytest.raises(ConfigError, match=r"pg-dr:backup.matchArchives: matches every archive"):
+        _backup(matchArchives=match)
+
+
+def test_every_delivered_file_carries_the_owner_mark() -> None:
+    for schedule in ({"kind": "launchd"}, {"kind": "systemd"}):
+        cfg = _backup(schedule=schedule)
+        texts = [files.borgmatic_config(cfg), *(f.text for f in files.schedule_files(cfg))]
+        assert all(files.OWNER_MARK in text for text in texts)
+    plist = files.schedule_files(_backup())[0].text
+    assert plistlib.loads(plist.encode())["Label"] == "io.pg-dr.borgmatic"  # the comment keeps it a plist

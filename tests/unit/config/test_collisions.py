@@ -52,8 +52,8 @@ def _backup(**changes: object) -> dict:
             "pg-dr:backup.pgpassPath: /Users/erichblume/.pgpass is also the file of configPath",
         ),
         (
-            {"pgpassPath": "/Users/erichblume/.config/borgmatic/config.yaml"},
-            "pg-dr:backup.pgpassPath: /Users/erichblume/.config/borgmatic/config.yaml is also the file of configPath",
+            {"pgpassPath": "/Users/erichblume/.config/borgmatic.d/pg-dr.yaml"},
+            "pg-dr:backup.pgpassPath: /Users/erichblume/.config/borgmatic.d/pg-dr.yaml is also the file of configPath",
         ),
         (
             {"configPath": "/Users/erichblume/Library/LaunchAgents/io.pg-dr.borgmatic.plist"},

@@ -46,13 +46,12 @@ def test_every_stack_file_renders_with_components_owning_resources(path: Path) -
 def test_prod_cluster_roles_and_secret() -> None:
     render = render_stack("prod")
     component = render.one("pg-dr:index:CnpgRoles")
-    cluster = render.one(CLUSTER, "blumeops-pg")
+    patch = render.one(CLUSTER + "Patch", "blumeops-pg")  # ArgoCD owns the Cluster: pg-dr patches its roles
     secret = render.one(SECRET, "blumeops-pg-borgmatic")
-    assert cluster.parent == component.urn and secret.parent == component.urn
-    assert secret.urn in cluster.dependencies
-    assert cluster.protect and cluster.retain_on_delete
+    assert patch.parent == component.urn and secret.parent == component.urn
+    assert secret.urn in patch.dependencies
 
-    role = next(r for r in cluster.inputs["spec"]["managed"]["roles"] if r["name"] == "borgmatic")
+    role = next(r for r in patch.inputs["spec"]["managed"]["roles"] if r["name"] == "borgmatic")
     assert role == {
         "name": "borgmatic",
         "login": True,

@@ -32,13 +32,15 @@ def test_diff_dev_prod_is_readable_and_exits_1(capsys: pytest.CaptureFixture[str
     # Resources of prod alone: the managed tailnet Acl (dev validates only) and the superuser's Secret.
     assert "  + tailscale:index/acl:Acl tailnet-policy  (under pg-dr:index:TailnetPolicy tailnet)" in only_prod
     assert "  + kubernetes:core/v1:Secret blumeops-pg-eblume  (under pg-dr:index:CnpgRoles cnpg)" in only_prod
-    # Renamed resources are paired and show only their real differences.
-    cluster = out.split("  ~ kubernetes:postgresql.cnpg.io/v1:Cluster dev-pg -> blumeops-pg\n", 1)[1]
-    cluster = cluster.split("\n  ~ ", 1)[0]
-    assert "      protect: false -> true" in cluster
-    assert '      inputs.spec.storage.size: "1Gi" -> "10Gi"' in cluster
-    assert '      inputs.spec.managed.roles[name=eblume]: (absent) -> {"connectionLimit": -1,' in cluster
-    assert "      dependencies:\n" in cluster and "        + kubernetes:core/v1:Secret::blumeops-pg-eblume\n" in cluster
+    # Dev owns its Cluster; prod patches only the roles of the Cluster ArgoCD owns.
+    assert (
+        "  + kubernetes:postgresql.cnpg.io/v1:ClusterPatch blumeops-pg  (under pg-dr:index:CnpgRoles cnpg)" in only_prod
+    )
+    assert "  - kubernetes:postgresql.cnpg.io/v1:Cluster dev-pg  (under pg-dr:index:CnpgRoles cnpg)" in out
+    # Renamed resources are paired and show only their real differences: the import, the provider's context.
+    secret = out.split("  ~ kubernetes:core/v1:Secret dev-pg-borgmatic -> blumeops-pg-borgmatic\n", 1)[1]
+    assert secret.startswith('      import: null -> "databases/blumeops-pg-borgmatic"\n')
+    assert '  ~ pulumi:providers:kubernetes cnpg-k8s\n      inputs.context: "kind-pg-dr" -> "blumeops"\n' in out
     assert "kubernetes:core/v1:Secret dev-pg-borgmatic -> blumeops-pg-borgmatic" in out
     # The last line counts what differs.
     summary = re.fullmatch(r"(\d+) only in dev, (\d+) only in prod, (\d+) changed, \d+ identical", lines[-1])

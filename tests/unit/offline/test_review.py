@@ -98,7 +98,7 @@ def test_summary_lists_resources_by_component_hosts_and_warnings() -> None:
     assert "host key **not pinned** (no host key is checked)" in text
     row = next(line for line in text.splitlines() if line.startswith("| borgmatic-config |"))
     assert row == (
-        "| borgmatic-config | `/Users/erichblume/.config/borgmatic/config.yaml` | 34 lines | "
+        "| borgmatic-config | `/Users/erichblume/.config/borgmatic.d/pg-dr.yaml` | 37 lines | "
         "`scripts/borgmatic-config.sh`, `scripts/borgmatic-config.delete.sh` |"
     )
 
@@ -109,10 +109,11 @@ def test_default_providers_show_their_stack_config_credentials_hidden() -> None:
         {"kubernetes:context": "kind-pg-dr", "kubernetes:kubeconfig": "apiVersion: v1 ...", "tailscale:apiKey": "k"},
     )
     providers = text.split("## Providers\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
-    assert providers == [
-        "- `command`: default provider; no stack config keys",
-        '- `kubernetes`: default provider; kubernetes:context=`"kind-pg-dr"`, kubernetes:kubeconfig=`"[secret]"`',
-    ]
+    assert providers[0].startswith("- `pulumi:providers:kubernetes` **cnpg-k8s** (used by 2 resources): ")
+    assert 'enableSecretMutable=`"true"`' in providers[0]  # a switch named "secret", shown: it is no credential
+    # every Kubernetes object is on the explicit provider: the default one is not used, so not listed
+    assert providers[1:] == ["- `command`: default provider; no stack config keys"]
+    assert "apiVersion: v1" not in text
 
 
 def test_explicit_provider_resources_show_their_settings_and_users() -> None:

@@ -23,8 +23,8 @@ from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from components.project import PROJECT_DIR
-from offline.engine import SECRET_SIG, SPECIAL_SIG_KEY, RegisteredResource, Render
-from policy.rules import CLUSTER, COMMAND, DATABASE_ROLE, POLICIES
+from offline.engine import SECRET_SIG, SPECIAL_SIG_KEY, RegisteredResource, Render, load_stack_file
+from policy.rules import CLUSTER, CLUSTER_PATCH, COMMAND, DATABASE_ROLE, POLICIES
 from policy.tailnet_checks import ACL
 from tests.support.policy_pack import POLICY_DIR, load_pack_config, reconcile, run_pack
 from tests.support.render import render_config, render_stack
@@ -43,8 +43,15 @@ def test_prod_render_passes_the_whole_pack() -> None:
     render = render_stack("prod")
     diagnostics = run_pack(render)
     assert diagnostics == [], _summary(diagnostics)
-    # Not vacuous: the CNPG rules had the Cluster and its role Secrets to check.
-    assert {r.type for r in render.resources} >= {CLUSTER, "kubernetes:core/v1:Secret"}
+    # Not vacuous: the CNPG rules had the roles patch and its role Secrets to check.
+    assert {r.type for r in render.resources} >= {CLUSTER_PATCH, "kubernetes:core/v1:Secret"}
+
+
+def _prod_owning_the_cluster() -> Render:
+    """Prod in mode cluster (pg-dr owns the whole Cluster): what cnpg-cluster-protected checks."""
+    config = load_stack_file(PROJECT_DIR, "prod")
+    config["pg-dr:cluster"] = {**config["pg-dr:cluster"], "mode": "cluster", "adopt": False}
+    return render_config(config, stack="prod")
 
 
 def test_dev_render_passes_the_pack_with_its_policy_config() -> None:
@@ -155,7 +162,7 @@ def _write_the_backup_role(render: Render) -> str:
 )
 def test_each_rule_catches_a_regression_in_the_prod_render(regress: Any, policy: str) -> None:
     """Every rule has a real prod resource to check: one edit to it makes exactly that rule fire."""
-    render = render_stack("prod")
+    render = _prod_owning_the_cluster() if policy == "cnpg-cluster-protected" else render_stack("prod")
     name = regress(render)
     diagnostics = run_pack(render)
     assert [(d.policy, d.urn.rsplit("::", 1)[-1]) for d in diagnostics] == [(policy, name)], _summary(diagnostics)

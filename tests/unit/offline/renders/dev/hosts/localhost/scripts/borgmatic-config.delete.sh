@@ -1,12 +1,12 @@
 #!/bin/sh
 # pg-dr render: command:remote:Command borgmatic-config (delete)
 # Runs when the resource is deleted or replaced (the old resource's delete, at the end of the run).
-# On pgdr@localhost port 22, as /bin/sh -c; stdin: 25 lines.
+# On pgdr@localhost port 22, as /bin/sh -c; stdin: 28 lines.
 # A review copy: pulumi-command sends this script quoted as one command string (see graph.json).
 
 set -eu
 umask 077
-target=/home/pgdr/.config/borgmatic/config.yaml
+target=/home/pgdr/.config/borgmatic.d/pg-dr.yaml
 mode=600
 dir=$(dirname "$target")
 # beside the target: its history (replaced and removed versions, newest 10 kept), its owner records
@@ -178,7 +178,7 @@ if [ ! -e "$target" ]; then
 fi
 begin
 receive
-check_received "$work/in" 663 812a91bbc0401476895be18c7b627d07ad217ed2177f11f0622835dc5fbd1a60
+check_received "$work/in" 813 f4cb07afe7df8b29508d1fcda550b0f10780bc536c24d5df1d9950e4dd7e4796
 lock
 check_target
 if ! still_ours; then

@@ -178,7 +178,7 @@ if [ ! -e "$target" ]; then
 fi
 begin
 receive
-check_received "$work/in" 406 52f5c9d6b95052222e1d7b8b0d39ea10f0a74e7bc3ddd2a6907cdbda67bf8567
+check_received "$work/in" 407 03222b1d1924d430af33cf8f1d28da1260f0dab6ec83acb51ed75cfe39c2b8ee
 lock
 check_target
 if ! still_ours; then

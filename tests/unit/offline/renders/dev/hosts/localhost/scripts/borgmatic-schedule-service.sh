@@ -176,7 +176,7 @@ still_ours() {
 mkdir -p "$dir"
 begin
 receive
-check_received "$work/in" 406 52f5c9d6b95052222e1d7b8b0d39ea10f0a74e7bc3ddd2a6907cdbda67bf8567
+check_received "$work/in" 407 03222b1d1924d430af33cf8f1d28da1260f0dab6ec83acb51ed75cfe39c2b8ee
 lock
 check_target
 install_new "$work/in"
@@ -184,13 +184,13 @@ claim
 # activation converges: the hook runs after a change and again on every run until one run has completed
 # it for this content (the record of the last activated sha256 is written only after it succeeded)
 activated="$hist/activated"
-if [ "$state" != unchanged ] || [ "$(cat "$activated" 2>/dev/null || true)" != 52f5c9d6b95052222e1d7b8b0d39ea10f0a74e7bc3ddd2a6907cdbda67bf8567 ]; then
+if [ "$state" != unchanged ] || [ "$(cat "$activated" 2>/dev/null || true)" != 03222b1d1924d430af33cf8f1d28da1260f0dab6ec83acb51ed75cfe39c2b8ee ]; then
 :
 XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/run/user/$(id -u)}" /usr/bin/systemctl --user daemon-reload
 fi
 
-if [ "$(cat "$activated" 2>/dev/null || true)" != 52f5c9d6b95052222e1d7b8b0d39ea10f0a74e7bc3ddd2a6907cdbda67bf8567 ]; then
-  printf '%s\n' 52f5c9d6b95052222e1d7b8b0d39ea10f0a74e7bc3ddd2a6907cdbda67bf8567 >"$work/activated"
+if [ "$(cat "$activated" 2>/dev/null || true)" != 03222b1d1924d430af33cf8f1d28da1260f0dab6ec83acb51ed75cfe39c2b8ee ]; then
+  printf '%s\n' 03222b1d1924d430af33cf8f1d28da1260f0dab6ec83acb51ed75cfe39c2b8ee >"$work/activated"
   mv -f "$work/activated" "$activated"
 fi
 echo "pg-dr: $target $state"

@@ -6,7 +6,7 @@
 # A review copy: pulumi-command sends this script quoted as one command string (see graph.json).
 
 set -u
-config=/home/pgdr/.config/borgmatic/config.yaml
+config=/home/pgdr/.config/borgmatic.d/pg-dr.yaml
 bm() {
   /usr/bin/env -i HOME=/home/pgdr USER="$(id -un)" LOGNAME="$(id -un)" PATH=/usr/bin:/bin:/usr/sbin:/sbin  \
     /home/pgdr/.venv/bin/borgmatic "$@" -c "$config"

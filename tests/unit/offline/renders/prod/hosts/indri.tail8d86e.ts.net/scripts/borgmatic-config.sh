@@ -2,12 +2,12 @@
 # pg-dr render: command:remote:Command borgmatic-config (create)
 # Runs when the resource is created or replaced (a `triggers` value changed); without an update
 # command pulumi-command also re-runs it on any other input change.
-# On erichblume@indri.tail8d86e.ts.net port 22, as /bin/sh -c; stdin: 34 lines.
+# On erichblume@indri.tail8d86e.ts.net port 22, as /bin/sh -c; stdin: 38 lines.
 # A review copy: pulumi-command sends this script quoted as one command string (see graph.json).
 
 set -eu
 umask 077
-target=/Users/erichblume/.config/borgmatic/config.yaml
+target=/Users/erichblume/.config/borgmatic.d/pg-dr.yaml
 mode=600
 dir=$(dirname "$target")
 # beside the target: its history (replaced and removed versions, newest 10 kept), its owner records
@@ -176,7 +176,7 @@ still_ours() {
 mkdir -p "$dir"
 begin
 receive
-check_received "$work/in" 1017 cac96ab55f9386db40589203e53000fbbe93fd6915147ca9277ed7171ee283c8
+check_received "$work/in" 1204 cb47024b98d62204ebf13367b003a0ac04895e01d556c51a536300203147a8eb
 lock
 check_target
 install_new "$work/in"

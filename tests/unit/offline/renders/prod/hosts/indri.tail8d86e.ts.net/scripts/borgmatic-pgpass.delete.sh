@@ -6,7 +6,7 @@
 
 set -eu
 umask 077
-target=/Users/erichblume/.pgpass
+target=/Users/erichblume/.config/pg-dr/pgpass
 mode=600
 dir=$(dirname "$target")
 # beside the target: its history (replaced and removed versions, newest 10 kept), its owner records

@@ -1,7 +1,7 @@
 #!/bin/sh
 # pg-dr render: command:remote:Command borgmatic-schedule (delete)
 # Runs when the resource is deleted or replaced (the old resource's delete, at the end of the run).
-# On erichblume@indri.tail8d86e.ts.net port 22, as /bin/sh -c; stdin: 38 lines.
+# On erichblume@indri.tail8d86e.ts.net port 22, as /bin/sh -c; stdin: 41 lines.
 # A review copy: pulumi-command sends this script quoted as one command string (see graph.json).
 
 set -eu
@@ -178,7 +178,7 @@ if [ ! -e "$target" ]; then
 fi
 begin
 receive
-check_received "$work/in" 1133 36dcd0028ed8417f21c2b74fd03f93beaf34f137ef6143c311c3335860dec255
+check_received "$work/in" 1305 0e1a5f8b55c179d881541abd69708025dfc44777b34899c6239573f1e3715cef
 lock
 check_target
 if ! still_ours; then

@@ -2,7 +2,7 @@
 # pg-dr render: command:remote:Command borgmatic-schedule (create)
 # Runs when the resource is created or replaced (a `triggers` value changed); without an update
 # command pulumi-command also re-runs it on any other input change.
-# On erichblume@indri.tail8d86e.ts.net port 22, as /bin/sh -c; stdin: 38 lines.
+# On erichblume@indri.tail8d86e.ts.net port 22, as /bin/sh -c; stdin: 41 lines.
 # A review copy: pulumi-command sends this script quoted as one command string (see graph.json).
 
 set -eu
@@ -176,7 +176,7 @@ still_ours() {
 mkdir -p "$dir"
 begin
 receive
-check_received "$work/in" 1133 36dcd0028ed8417f21c2b74fd03f93beaf34f137ef6143c311c3335860dec255
+check_received "$work/in" 1305 0e1a5f8b55c179d881541abd69708025dfc44777b34899c6239573f1e3715cef
 lock
 check_target
 install_new "$work/in"
@@ -184,7 +184,7 @@ claim
 # activation converges: the hook runs after a change and again on every run until one run has completed
 # it for this content (the record of the last activated sha256 is written only after it succeeded)
 activated="$hist/activated"
-if [ "$state" != unchanged ] || [ "$(cat "$activated" 2>/dev/null || true)" != 36dcd0028ed8417f21c2b74fd03f93beaf34f137ef6143c311c3335860dec255 ]; then
+if [ "$state" != unchanged ] || [ "$(cat "$activated" 2>/dev/null || true)" != 0e1a5f8b55c179d881541abd69708025dfc44777b34899c6239573f1e3715cef ]; then
 :
 /bin/launchctl bootout "gui/$(id -u)"/io.pg-dr.borgmatic >/dev/null 2>&1 || true
 if /bin/launchctl print "gui/$(id -u)"/io.pg-dr.borgmatic >/dev/null 2>&1; then
@@ -196,8 +196,8 @@ if ! /bin/launchctl print "gui/$(id -u)"/io.pg-dr.borgmatic >/dev/null 2>&1; the
   /bin/launchctl bootstrap "gui/$(id -u)" /Users/erichblume/Library/LaunchAgents/io.pg-dr.borgmatic.plist
   echo "pg-dr: launchd job io.pg-dr.borgmatic loaded"
 fi
-if [ "$(cat "$activated" 2>/dev/null || true)" != 36dcd0028ed8417f21c2b74fd03f93beaf34f137ef6143c311c3335860dec255 ]; then
-  printf '%s\n' 36dcd0028ed8417f21c2b74fd03f93beaf34f137ef6143c311c3335860dec255 >"$work/activated"
+if [ "$(cat "$activated" 2>/dev/null || true)" != 0e1a5f8b55c179d881541abd69708025dfc44777b34899c6239573f1e3715cef ]; then
+  printf '%s\n' 0e1a5f8b55c179d881541abd69708025dfc44777b34899c6239573f1e3715cef >"$work/activated"
   mv -f "$work/activated" "$activated"
 fi
 echo "pg-dr: $target $state"

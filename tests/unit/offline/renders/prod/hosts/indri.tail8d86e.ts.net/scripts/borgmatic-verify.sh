@@ -6,9 +6,9 @@
 # A review copy: pulumi-command sends this script quoted as one command string (see graph.json).
 
 set -u
-config=/Users/erichblume/.config/borgmatic/config.yaml
+config=/Users/erichblume/.config/borgmatic.d/pg-dr.yaml
 bm() {
-  /usr/bin/env -i HOME=/Users/erichblume USER="$(id -un)" LOGNAME="$(id -un)" PATH=/usr/bin:/bin:/usr/sbin:/sbin  \
+  /usr/bin/env -i HOME=/Users/erichblume USER="$(id -un)" LOGNAME="$(id -un)" PATH=/usr/bin:/bin:/usr/sbin:/sbin PGPASSFILE=/Users/erichblume/.config/pg-dr/pgpass \
     /opt/homebrew/bin/borgmatic "$@" -c "$config"
 }
 work=$(mktemp -d "${TMPDIR:-/tmp}/pg-dr-verify.XXXXXXXX")
@@ -42,9 +42,9 @@ check_dump() {
   fi
   echo "pg-dr-dump $2 $(printf '%s\n' "$line" | sed -e 's/.*"path": "\([^"]*\)".*/\1/')"
 }
-list 0 sifaka
-check_dump 0 sifaka miniflux@localhost:5432 borgmatic/postgresql_databases/localhost:5432/miniflux '^[{]"type": "-", .*"path": "([^"]*/)?borgmatic/postgresql_databases/localhost:5432/miniflux", .*"size": [1-9]'
-check_dump 0 sifaka miniflux@k8s-pg.tail8d86e.ts.net:5432 borgmatic/postgresql_databases/k8s-pg.tail8d86e.ts.net:5432/miniflux '^[{]"type": "-", .*"path": "([^"]*/)?borgmatic/postgresql_databases/k8s-pg[.]tail8d86e[.]ts[.]net:5432/miniflux", .*"size": [1-9]'
+list 0 sifaka-borg-backups
+check_dump 0 sifaka-borg-backups miniflux@localhost:5432 borgmatic/postgresql_databases/localhost:5432/miniflux '^[{]"type": "-", .*"path": "([^"]*/)?borgmatic/postgresql_databases/localhost:5432/miniflux", .*"size": [1-9]'
+check_dump 0 sifaka-borg-backups miniflux@k8s-pg.tail8d86e.ts.net:5432 borgmatic/postgresql_databases/k8s-pg.tail8d86e.ts.net:5432/miniflux '^[{]"type": "-", .*"path": "([^"]*/)?borgmatic/postgresql_databases/k8s-pg[.]tail8d86e[.]ts[.]net:5432/miniflux", .*"size": [1-9]'
 if [ -n "$missing" ]; then
   echo "pg-dr verify: dumps missing:$missing" >&2
   exit 1

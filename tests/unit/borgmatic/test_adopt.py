@@ -1,0 +1,164 @@
+"""The host check (components/borgmatic/adopt.py): run with /bin/sh against a temporary home directory.
+
+The sshd end-to-end tests (tests/e2e/test_brownfield.py) prove the same script gates every delivery.
+"""
+
+from __future__ import annotations
+
+import plistlib
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from components.borgmatic import adopt
+from components.borgmatic import plan as files
+from components.config.base import ConfigError
+from components.config.stack import parse_stack_config
+from tests.support.stacks import BASE, raw_sections
+
+ROLE_CONFIG = "# Managed by ansible\nsource_directories:\n  - /Users/me/Documents\n"
+
+
+def _backup(home: Path, **changes):
+    raw = raw_sections(BASE)
+    raw["backup"].update(homeDir=str(home), **changes)
+    return parse_stack_config(raw).backup
+
+
+def _run(home: Path, **changes) -> subprocess.CompletedProcess[str]:
+    cfg = _backup(home, **changes)
+    text = adopt.host_check(cfg, files.plan_backup(cfg))
+    env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(["/bin/sh", "-c", text], capture_output=True, text=True, env=env, check=False)
+
+
+def _agent(home: Path, label: str, argv: list[str]) -> Path:
+    path = home / "Library" / "LaunchAgents" / f"{label}.plist"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"Label": label, "ProgramArguments": argv, "StartCalendarInterval": {"Hour": 2, "Minute": 0}}
+    path.write_bytes(plistlib.dumps(doc))
+    return path
+
+
+def test_a_fresh_host_passes_and_nothing_is_written(tmp_path: Path) -> None:
+    proc = _run(tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("pg-dr host check: ok")
+    assert list(tmp_path.rglob("*")) == []
+
+
+def test_a_config_pg_dr_did_not_write_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    role = tmp_path / ".config" / "borgmatic" / "config.yaml"
+    role.parent.mkdir(parents=True)
+    role.write_text(ROLE_CONFIG)
+    proc = _run(tmp_path, configPath=str(role))
+    assert proc.returncode == 1
+    assert f"pg-dr:backup.configPath: {role} exists and was not written by pg-dr" in proc.stderr
+    assert "set pg-dr:backup.adoptExisting: true to take it over" in proc.stderr
+    assert "nothing was changed" in proc.stderr
+    assert role.read_text() == ROLE_CONFIG and len(list(role.parent.iterdir())) == 1
+
+
+def test_the_default_path_leaves_the_roles_config_alone(tmp_path: Path) -> None:
+    role = tmp_path / ".config" / "borgmatic" / "config.yaml"
+    role.parent.mkdir(parents=True)
+    role.write_text(ROLE_CONFIG)
+    cfg = _backup(tmp_path)
+    assert cfg.resolved_config_path == f"{tmp_path}/.config/borgmatic.d/pg-dr.yaml"
+    assert _run(tmp_path).returncode == 0
+
+
+def test_adopt_existing_keeps_a_copy(tmp_path: Path) -> None:
+    target = tmp_path / ".config" / "borgmatic.d" / "pg-dr.yaml"
+    target.parent.mkdir(parents=True)
+    target.write_text("hand-written\n")
+    proc = _run(tmp_path, adoptExisting=True)
+    assert proc.returncode == 0, proc.stderr
+    (copy,) = target.parent.glob("pg-dr.yaml.pg-dr-adopted-*")
+    assert copy.read_text() == "hand-written\n" and "adopted (pg-dr:backup.adoptExisting)" in proc.stdout
+
+
+def test_a_file_pg_dr_wrote_passes(tmp_path: Path) -> None:
+    cfg = _backup(tmp_path)
+    target = Path(cfg.resolved_config_path)
+    target.parent.mkdir(parents=True)
+    target.write_text(files.borgmatic_config(cfg))
+    plist = tmp_path / "Library" / "LaunchAgents" / "io.pg-dr.borgmatic.plist"
+    plist.parent.mkdir(parents=True)
+    plist.write_text(files.schedule_files(cfg)[0].text)
+    assert _run(tmp_path).returncode == 0
+
+
+def test_a_foreign_schedule_file_at_pg_drs_label_is_refused(tmp_path: Path) -> None:
+    plist = _agent(tmp_path, "io.pg-dr.borgmatic", ["/usr/bin/true"])
+    proc = _run(tmp_path)
+    assert proc.returncode == 1
+    assert f"pg-dr:backup.schedule.label: {plist} exists and was not written by pg-dr" in proc.stderr
+
+
+def test_an_agent_running_every_config_refuses_a_second_agent(tmp_path: Path) -> None:
+    _agent(tmp_path, "com.example.borgmatic", ["/opt/homebrew/bin/borgmatic", "--verbosity", "1"])
+    proc = _run(tmp_path)
+    assert proc.returncode == 1
+    assert "com.example.borgmatic" in proc.stderr and "already runs borgmatic without --config" in proc.stderr
+    assert "Set pg-dr:backup.schedule.kind: existing with existingLabel: com.example.borgmatic" in proc.stderr
+    # the same agent behind a login shell (zsh -lc "borgmatic ..."): the shell's -c is not borgmatic's
+    _agent(tmp_path, "com.example.borgmatic", ["/bin/zsh", "-lc", "borgmatic --verbosity 1"])
+    assert "already runs borgmatic without --config" in _run(tmp_path).stderr
+    # riding along on it: pg-dr adds no agent
+    existing = {"kind": "existing", "existingLabel": "com.example.borgmatic"}
+    proc = _run(tmp_path, schedule=existing)
+    assert proc.returncode == 0, proc.stderr
+    assert "runs borgmatic without --config: it runs" in proc.stdout
+    assert files.schedule_files(_backup(tmp_path, schedule=existing)) == []
+
+
+def test_an_agent_with_its_own_config_coexists_with_pg_drs(tmp_path: Path) -> None:
+    role = ["/opt/homebrew/bin/borgmatic", "--config", "/Users/me/.config/borgmatic/config.yaml", "create"]
+    _agent(tmp_path, "mcquack.eblume.borgmatic", role)
+    proc = _run(tmp_path, schedule={"kind": "launchd", "existingLabel": "mcquack.eblume.borgmatic"})
+    assert proc.returncode == 0, proc.stderr
+    assert "runs its own --config; pg-dr's agent io.pg-dr.borgmatic runs only" in proc.stdout
+    # but it cannot carry pg-dr's config
+    proc = _run(tmp_path, schedule={"kind": "existing", "existingLabel": "mcquack.eblume.borgmatic"})
+    assert proc.returncode == 1
+    assert "runs borgmatic with -c/--config, so it never runs" in proc.stderr
+    # a named agent that is not there is not silently ignored
+    proc = _run(tmp_path, schedule={"kind": "existing", "existingLabel": "com.example.gone"})
+    assert proc.returncode == 1 and "no launchd agent com.example.gone" in proc.stderr
+
+
+def test_a_systemd_service_running_every_config_is_found(tmp_path: Path) -> None:
+    unit = tmp_path / ".config" / "systemd" / "user" / "borgmatic.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text("[Service]\nExecStart=/usr/bin/borgmatic --stats\n")
+    schedule = {"kind": "systemd"}
+    assert "already runs borgmatic without --config" in _run(tmp_path, schedule=schedule).stderr
+    existing = {"kind": "existing", "existingKind": "systemd", "existingLabel": "borgmatic"}
+    assert _run(tmp_path, schedule=existing).returncode == 0
+
+
+def test_a_config_outside_borgmatics_directories_is_never_run_by_a_bare_agent(tmp_path: Path) -> None:
+    _agent(tmp_path, "com.example.borgmatic", ["/opt/homebrew/bin/borgmatic"])
+    assert _run(tmp_path, configPath=f"{tmp_path}/pg-dr/borgmatic.yaml").returncode == 0
+    with pytest.raises(ConfigError, match=r"pg-dr:backup.configPath: with schedule.kind existing"):
+        _backup(
+            tmp_path,
+            configPath=f"{tmp_path}/pg-dr/borgmatic.yaml",
+            schedule={"kind": "existing", "existingLabel": "com.example.borgmatic"},
+        )
+
+
+def test_schedule_key_errors() -> None:
+    with pytest.raises(ConfigError, match=r"pg-dr:backup.schedule.existingLabel: required with kind existing"):
+        _backup(Path("/Users/x"), schedule={"kind": "existing"})
+    with pytest.raises(ConfigError, match=r"pg-dr:backup.schedule.existingLabel: is pg-dr's own label"):
+        _backup(Path("/Users/x"), schedule={"existingLabel": "io.pg-dr.borgmatic"})
+
+
+def test_riding_along_needs_the_default_pgpass() -> None:
+    existing = {"kind": "existing", "existingLabel": "com.example.borgmatic"}
+    with pytest.raises(ConfigError, match=r"pg-dr:backup.pgpassPath: with schedule.kind existing"):
+        _backup(Path("/Users/x"), schedule=existing, pgpassPath="/Users/x/.config/pg-dr/pgpass")
+    assert _backup(Path("/Users/x"), schedule=existing).resolved_pgpass_path == "/Users/x/.pgpass"
