@@ -103,6 +103,14 @@ class DrillConfig(Model):
         if backup is None:
             return [("drill.enabled", "the drill restores borgmatic's archives: configure pg-dr:backup")]
         problems: list[tuple[str, str]] = []
+        if backup.match_archives.partition(":")[0] in ("re", "pp", "id"):
+            problems.append(
+                (
+                    "backup.matchArchives",
+                    "the drill finds pg-dr's latest archive with Borg 1.x --glob-archives, which takes a shell "
+                    "pattern (sh:...) only",
+                )
+            )
         matches = self.source(backup)
         if not matches:
             problems.append(("drill.database", f"no pg-dr:backup.databases entry matches {self._wanted()}"))

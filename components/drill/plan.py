@@ -65,6 +65,7 @@ class DrillPlan:
     borg: str
     pg_bin_dir: str
     repository: str  # the repository path as borgmatic has it
+    archives: str  # borg 1.x --glob-archives: only pg-dr's archives (a shared repository holds others too)
     passcommand: str | None
     pgpass_path: str
     result_path: str  # where a successful drill records its result line (what an update prints)
@@ -87,6 +88,7 @@ def drill_plan(drill: DrillConfig, backup: BackupConfig) -> DrillPlan:
         borg=backup.borg_path,
         pg_bin_dir=backup.pg_bin_dir,
         repository=repo.path.rstrip("/") or "/",
+        archives=archive_glob(backup.match_archives),
         passcommand=backup.encryption_passcommand,
         pgpass_path=backup.resolved_pgpass_path,
         result_path=result_path(backup.home_dir, drill.run_id),
@@ -100,6 +102,11 @@ def drill_plan(drill: DrillConfig, backup: BackupConfig) -> DrillPlan:
         else None,
         expected=drill.expected_tables,
     )
+
+
+def archive_glob(match_archives: str) -> str:
+    """borgmatic's ``match_archives`` as Borg 1.x's ``--glob-archives`` (borgmatic's own translation)."""
+    return match_archives.removeprefix("sh:")
 
 
 def result_path(home_dir: str, run_id: str) -> str:
@@ -149,6 +156,7 @@ def drill_script(plan: DrillPlan) -> str:
         PG_RESTORE=q(f"{plan.pg_bin_dir.rstrip('/')}/pg_restore"),
         PSQL=q(f"{plan.pg_bin_dir.rstrip('/')}/psql"),
         REPO=q(plan.repository),
+        ARCHIVES=q(plan.archives),
         PGPASS=q(plan.pgpass_path),
         RESULT=q(plan.result_path),
         PASSCOMMAND=(f"BORG_PASSCOMMAND={q(plan.passcommand)}\nexport BORG_PASSCOMMAND" if plan.passcommand else ""),

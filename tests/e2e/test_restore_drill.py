@@ -139,7 +139,9 @@ def test_good_backup_passes_exports_results_and_reruns_on_run_id(root_sshd: SshS
     assert "# BEGIN pg-dr drill" not in text and "# BEGIN pg-dr\n" in text
 
 
-def _tampered_archive(server: SshServer, brew: PostgresServer, dump_bytes_from: str) -> None:
+def _tampered_archive(
+    server: SshServer, brew: PostgresServer, dump_bytes_from: str, name: str = "pg-dr-zz-forged-9999"
+) -> None:
     """Make the latest archive hold a forged dump at the real dump's path (borg create as the backup user)."""
     forged = server.home / "forged"
     path = forged / "borgmatic" / "postgresql_databases" / f"localhost:{brew.port}"
@@ -149,7 +151,7 @@ def _tampered_archive(server: SshServer, brew: PostgresServer, dump_bytes_from: 
     passcommand = shlex.quote(f"cat {server.home / '.borg-passphrase'}")
     script = (
         f"cd {shlex.quote(str(forged))} && BORG_PASSCOMMAND={passcommand}"
-        f" {BORG} create {shlex.quote(str(repo))}::zz-forged-9999 borgmatic"
+        f" {BORG} create {shlex.quote(str(repo))}::{name} borgmatic"
     )
     proc = server.run(sh_command(script))
     assert proc.returncode == 0, proc.stderr
@@ -178,7 +180,7 @@ def test_tampered_backup_fails_with_the_table_and_both_counts(
     assert run.name == "drill-run" and not run.ok
     assert run.proc.returncode == 1
     assert "pg-dr drill: restored row counts differ (miniflux_pgdr_drill from" in run.proc.stderr
-    assert "::zz-forged-9999)" in run.proc.stderr
+    assert "::pg-dr-zz-forged-9999)" in run.proc.stderr
     assert "  table public.entries: expected 44, restored 43\n" in run.proc.stderr
     assert run.proc.stderr.count("table ") == 1  # only the tampered table is reported
     assert json.loads(run.proc.stdout.split("pg-dr-drill-result ", 1)[1].splitlines()[0])["ok"] is False
@@ -271,3 +273,20 @@ def test_a_table_name_with_a_quote_keeps_the_result_json_valid(root_sshd: SshSer
     assert result["ok"] is True
     assert result["counts"]['public.we"ird'] == 3
     assert {k: v for k, v in result["counts"].items() if k != 'public.we"ird'} == miniflux.RUNBOOK_COUNTS
+
+
+def test_a_newer_archive_of_another_config_in_the_repository_is_not_the_drills(
+    root_sshd: SshServer, brew: PostgresServer, tmp_path
+) -> None:
+    """A shared repository (the host's file backup writes there too): the drill restores pg-dr's latest archive."""
+    server = root_sshd
+    init_repository(server)
+    engine = Engine(server)
+    commands = _commands(server, _stack(server, brew))
+    _ok(engine.apply({k: v for k, v in commands.items() if not k.startswith("drill")}))
+    other = tmp_path / "other.dump"
+    other.write_bytes(b"not a dump of pg-dr's")
+    _tampered_archive(server, brew, str(other), name="indri-files-9999")  # newest, but not pg-dr's
+    steps = _ok(engine.apply(commands))
+    result = parse_result(steps["drill-run"].proc.stdout)
+    assert result["ok"] is True and result["archive"].startswith("pg-dr-")

@@ -6,6 +6,7 @@ borg=@BORG@
 pg_restore=@PG_RESTORE@
 psql=@PSQL@
 repo=@REPO@
+archives=@ARCHIVES@
 PGPASSFILE=@PGPASS@
 recorded=@RESULT@
 export PGPASSFILE
@@ -84,7 +85,8 @@ COUNT_SQL="SELECT format('%s.%s', n.nspname, c.relname) || E'\t' || (xpath('/row
   ORDER BY 1;"
 
 # 1. the latest archive and the dump in it
-archive=$("$borg" list --lock-wait 600 --last 1 --format '{archive}{NL}' "$repo" 2>"$work/err") \
+archive=$("$borg" list --lock-wait 600 --glob-archives "$archives" --last 1 --format '{archive}{NL}' "$repo" \
+  2>"$work/err") \
   || fail "borg list $repo failed: $(errors "$work/err")"
 [ -n "$archive" ] || fail "repository $repo has no archive"
 "$borg" list --lock-wait 600 --format '{type} {path}{NL}' "$repo::$archive" >"$work/list" 2>"$work/err" \

@@ -6,6 +6,7 @@ borg=/usr/bin/borg
 pg_restore=/usr/lib/postgresql/15/bin/pg_restore
 psql=/usr/lib/postgresql/15/bin/psql
 repo=/home/pgdr/backups/borg
+archives='pg-dr-*'
 PGPASSFILE=/home/pgdr/.pgpass
 recorded=/home/pgdr/.local/state/pg-dr/drill-6b86b273ff34fce1.result
 export PGPASSFILE
@@ -85,7 +86,8 @@ COUNT_SQL="SELECT format('%s.%s', n.nspname, c.relname) || E'\t' || (xpath('/row
   ORDER BY 1;"
 
 # 1. the latest archive and the dump in it
-archive=$("$borg" list --lock-wait 600 --last 1 --format '{archive}{NL}' "$repo" 2>"$work/err") \
+archive=$("$borg" list --lock-wait 600 --glob-archives "$archives" --last 1 --format '{archive}{NL}' "$repo" \
+  2>"$work/err") \
   || fail "borg list $repo failed: $(errors "$work/err")"
 [ -n "$archive" ] || fail "repository $repo has no archive"
 "$borg" list --lock-wait 600 --format '{type} {path}{NL}' "$repo::$archive" >"$work/list" 2>"$work/err" \
