@@ -181,3 +181,12 @@ def test_only_a_new_run_id_runs_the_drill_again() -> None:
     assert "pg_restore" not in update
     other = render_config(_stack(runId="2"), resolve_secrets=True, environ=ENV)
     assert reveal(other.one(COMMAND, "drill-run").inputs)["update"] != run["update"]
+
+
+def test_a_match_archives_the_drill_cannot_list_with_is_a_config_error() -> None:
+    config = _stack()
+    config["pg-dr:backup"]["matchArchives"] = "re:^pg-dr-"
+    with pytest.raises(ConfigError, match=r"pg-dr:backup.matchArchives: the drill finds pg-dr's latest archive"):
+        _parse(config)
+    config["pg-dr:backup"]["matchArchives"] = "sh:mine-*"
+    assert _parse(config).backup.match_archives == "sh:mine-*"
