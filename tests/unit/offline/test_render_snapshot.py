@@ -2,7 +2,8 @@
 
 The snapshot (``renders/<stack>/``) was taken before the architecture move and proves the move changed
 nothing that reaches the engine or a host. A change that means to alter a render regenerates the
-snapshot (``make snapshot``) so the difference is part of the commit under review.
+snapshot (``make snapshot``) so the difference is part of the commit under review. Each file is stored
+with the suffix ``.snap`` (``scripts/borgmatic-config.sh.snap``): it is an expected output, not source.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from offline.cli import main
 from offline.promotion import compare, format_diff
 
 SNAPSHOT = Path(__file__).resolve().parent / "renders"
+SUFFIX = ".snap"
 
 
-def _tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+def _tree(root: Path, suffix: str = "") -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)).removesuffix(suffix): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -34,11 +38,11 @@ def test_render_is_byte_identical_to_the_snapshot(stack: str, tmp_path: Path, ca
             if old.is_file():
                 old.unlink()
         for rel, data in _tree(out).items():
-            (target / rel).parent.mkdir(parents=True, exist_ok=True)
-            (target / rel).write_bytes(data)
-    expected, actual = _tree(SNAPSHOT / stack), _tree(out)
+            (target / (rel + SUFFIX)).parent.mkdir(parents=True, exist_ok=True)
+            (target / (rel + SUFFIX)).write_bytes(data)
+    expected, actual = _tree(SNAPSHOT / stack, SUFFIX), _tree(out)
     assert sorted(actual) == sorted(expected), "files added or removed: run `make snapshot` and review the diff"
-    changed = [rel for rel in expected if not filecmp.cmp(SNAPSHOT / stack / rel, out / rel, shallow=False)]
+    changed = [rel for rel in expected if not filecmp.cmp(SNAPSHOT / stack / (rel + SUFFIX), out / rel, shallow=False)]
     assert changed == [], f"renders differ from the snapshot: {changed}"
     # and the promotion diff of the two graphs shows nothing
     diff = compare(json.loads(expected["graph.json"]), json.loads(actual["graph.json"]))
