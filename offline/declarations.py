@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.config.base import suggest
-from offline.stackfile import StackFileError
+from offline.stackfile import StackFileError, qualified
 
 CONFIG_TYPES = ("string", "integer", "boolean", "array", "object")
 _DECLARATION_KEYS = ("type", "items", "description", "secret", "default", "value")
@@ -139,16 +139,7 @@ def apply_project_config(
 
     Keys come back fully qualified. ``name`` (the stack file) is used in messages.
     """
-    merged: dict[str, Any] = {}
-    written_as: dict[str, str] = {}
-    for key, value in config.items():
-        full = key if ":" in key else f"{project_name}:{key}"
-        if full in written_as:
-            raise StackFileError(
-                f"{written_as[full]} and {key} are the same config key (bare keys are in the project namespace)"
-            )
-        written_as[full] = key
-        merged[full] = value
+    merged = qualified(project_name, config)
     problems: list[str] = []
     missing: list[str] = []
     for key, decl in declarations.items():

@@ -33,7 +33,7 @@ from components.outputs import RENDER_FILES
 from components.project import PROJECT_DIR
 from components.secrets.resolver import UNDECRYPTABLE, ClientFactory, ResolutionMode, set_resolution_mode
 from offline.declarations import UNSET, Declaration, apply_project_config, project_declarations
-from offline.stackfile import StackFileError, load_project_file, load_stack_config_file
+from offline.stackfile import StackFileError, load_project_file, load_stack_config_file, qualified
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SPECIAL_SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -320,14 +320,11 @@ def qualify_config(project: str, raw: Mapping[str, Any]) -> tuple[dict[str, str]
     """Fully qualified config keys and values as the CLI hands them to the program, plus the secret keys."""
     config: dict[str, str] = {}
     secret_keys: list[str] = []
-    written_as: dict[str, str] = {}
-    for key, value in raw.items():
-        full = key if ":" in key else f"{project}:{key}"
-        if full in written_as:
-            raise RenderError(
-                f"{written_as[full]} and {key} are the same config key (bare keys are in the project namespace)"
-            )
-        written_as[full] = key
+    try:
+        full_keys = qualified(project, raw)
+    except StackFileError as exc:
+        raise RenderError(str(exc)) from None
+    for full, value in full_keys.items():
         try:
             config[full], secret = _config_value(value)
         except ValueError:  # inf/nan: Go's JSON has no such number and the CLI refuses it

@@ -221,3 +221,21 @@ def load_project_file(path: Path) -> dict[str, Any]:
     if not isinstance(doc, Mapping) or not isinstance(doc.get("name"), str):
         raise StackFileError(f"{path.name}: must be a mapping with the project's name:")
     return dict(doc)
+
+
+def qualified(project: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with every key fully qualified (a bare key is in the project namespace), as the CLI has it.
+
+    A key written both bare and qualified (``backup`` and ``pg-dr:backup``) is one key twice: refused.
+    """
+    out: dict[str, Any] = {}
+    written_as: dict[str, str] = {}
+    for key, value in config.items():
+        full = key if ":" in key else f"{project}:{key}"
+        if full in written_as:
+            raise StackFileError(
+                f"{written_as[full]} and {key} are the same config key (bare keys are in the project namespace)"
+            )
+        written_as[full] = key
+        out[full] = value
+    return out

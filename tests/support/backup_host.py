@@ -21,6 +21,7 @@ from typing import Any
 
 from offline.engine import Render
 from tests.support.postgres import pg_bin_dir
+from tests.support.pulumi_engine import dependency_order
 from tests.support.sshd import SshServer
 from tests.support.tools import require_borg, require_postgres
 
@@ -134,13 +135,4 @@ def secrets_env(server: SshServer, passwords: Mapping[str, str]) -> dict[str, st
 
 def remote_commands(render: Render) -> dict[str, dict[str, Any]]:
     """Registered remote commands' inputs by resource name, in dependency order (ties: by name, deterministic)."""
-    commands = render.of_type("command:remote:Command")
-    urns = {r.urn for r in commands}
-    ordered: list[Any] = []
-    while len(ordered) < len(commands):
-        done = {r.urn for r in ordered}
-        ready = [r for r in commands if r.urn not in done and set(r.dependencies) & urns <= done]
-        if not ready:
-            raise ValueError("remote commands depend on each other in a cycle")
-        ordered.append(min(ready, key=lambda r: r.name))
-    return {r.name: r.inputs for r in ordered}
+    return {r.name: r.inputs for r in dependency_order(render.of_type("command:remote:Command"), tie="name")}

@@ -175,7 +175,7 @@ class KubernetesWorld:
         resources = [r for r in render.resources if r.type.startswith("kubernetes:")]
         providers = {f"{r.urn}::{r.name}-id": _reveal(r.inputs) for r in render.of_type("pulumi:providers:kubernetes")}
         done: list[str] = []
-        for r in _dependency_order(resources):
+        for r in dependency_order(resources):
             provider = providers.get(r.options.get("provider") or "", {})
             op = self._apply_one(r, provider, preview)
             done.append(f"{op} {r.type.rsplit(':', 1)[-1]} {r.name}")
@@ -286,13 +286,15 @@ class KubernetesWorld:
         self.events.append(f"ready {key[0]} {key[1]}/{key[2]} ({wait_for})")
 
 
-def _dependency_order(resources: list[Any]) -> list[Any]:
+def dependency_order(resources: list[Any], tie: str = "urn") -> list[Any]:
+    """Registered resources in an order the engine could apply them: each after what it depends on (ties by
+    ``tie``, so the order is deterministic)."""
     urns = {r.urn for r in resources}
     ordered: list[Any] = []
     while len(ordered) < len(resources):
         done = {r.urn for r in ordered}
         ready = [r for r in resources if r.urn not in done and set(r.dependencies) & urns <= done]
         if not ready:
-            raise ValueError("Kubernetes resources depend on each other in a cycle")
-        ordered.append(min(ready, key=lambda r: r.urn))
+            raise ValueError("the resources depend on each other in a cycle")
+        ordered.append(min(ready, key=lambda r: getattr(r, tie)))
     return ordered
