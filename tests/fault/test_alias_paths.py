@@ -48,7 +48,7 @@ def test_a_home_dir_through_a_symlink_keeps_every_file(sshd_server: SshServer) -
     engine = Engine(server)
     first = _commands(server, server.home)
     _ok(engine.apply(first))
-    config = server.home / ".config" / "borgmatic" / "config.yaml"
+    config = server.home / ".config" / "borgmatic.d" / "pg-dr.yaml"
     plist = server.home / "Library" / "LaunchAgents" / "io.pg-dr.borgmatic.plist"
     assert PASSWORD.encode() in pgpass.read_bytes()
 

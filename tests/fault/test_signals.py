@@ -25,6 +25,11 @@ def _wait_until(condition: Callable[[], object], timeout: float = 10) -> None:
         time.sleep(0.01)
 
 
+def _default_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _start_partial(target: Path) -> subprocess.Popen[bytes]:
     """A pgpass delivery whose stdin stops mid-block and stays open (a stalled SSH connection)."""
     script = delivery.deliver_pgpass(str(target), PGPASS_BEGIN, PGPASS_END)
@@ -34,6 +39,9 @@ def _start_partial(target: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        # as sshd starts it: default signal actions. A background job of a non-interactive shell (a CI
+        # runner's `cmd &`) inherits SIGINT ignored, and a shell cannot trap a signal ignored on entry.
+        preexec_fn=_default_signals,
     )
     assert proc.stdin is not None
     proc.stdin.write(framed(block(SECRET.decode()))[:-5])
