@@ -182,8 +182,14 @@ def launchd_plist(cfg: BackupConfig) -> str:
     )
 
 
-def _systemd_quote(word: str) -> str:
-    if all(c.isalnum() or c in "/._-:=@+," for c in word):
+def _systemd_quote(word: str, argument: bool = False) -> str:
+    """``word`` as one word of a unit file line: ``%`` escaped (systemd expands specifiers such as ``%h``),
+    in a command's arguments ``$`` too (``$VAR`` is expanded there, not in the program's path), quoted when
+    it holds anything else."""
+    word = word.replace("%", "%%")
+    if argument:
+        word = word.replace("$", "$$")
+    if all(c.isalnum() or c in "/._-:=@+,%$" for c in word):
         return word
     return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -202,7 +208,7 @@ def systemd_units(cfg: BackupConfig) -> tuple[str, str]:
             "[Service]",
             "Type=oneshot",
             *(f"Environment={_systemd_quote(f'{k}={v}')}" for k, v in env.items()),
-            "ExecStart=" + " ".join(_systemd_quote(a) for a in borgmatic_argv(cfg)),
+            "ExecStart=" + " ".join(_systemd_quote(a, argument=i > 0) for i, a in enumerate(borgmatic_argv(cfg))),
             "",
         ]
     )

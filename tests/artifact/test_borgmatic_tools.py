@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -63,3 +64,21 @@ def test_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     timer.write_text(timer.read_text().replace("OnCalendar=*-*-* 04:05:00", "OnCalendar=not-a-time"))
     proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(timer)], capture_output=True, text=True)
     assert proc.returncode != 0
+
+
+def test_a_path_with_percent_and_dollar_reaches_systemd_literally(tmp_path: Path) -> None:
+    """systemd expands ``%h`` (specifiers) and, on ExecStart, ``$HOME``: the unit must name the literal path."""
+    require_tool("systemd-analyze", "systemd")
+    odd = tmp_path / "%h" / "$HOME"
+    odd.mkdir(parents=True)
+    program = odd / "borgmatic"
+    shutil.copy(BORGMATIC, program)
+    config = stack()
+    config["pg-dr:backup"].update(
+        borgmaticPath=str(program), homeDir=str(tmp_path), schedule={"kind": "systemd", "hour": 4, "minute": 5}
+    )
+    published = render_config(config).render_files()
+    service = tmp_path / "io.pg-dr.borgmatic.service"
+    service.write_text(next(text for path, text in published.items() if path.endswith(".service")))
+    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(service)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

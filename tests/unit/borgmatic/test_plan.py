@@ -268,3 +268,18 @@ def test_every_delivered_file_carries_the_owner_mark() -> None:
         assert all(files.OWNER_MARK in text for text in texts)
     plist = files.schedule_files(_backup())[0].text
     assert plistlib.loads(plist.encode())["Label"] == "io.pg-dr.borgmatic"  # the comment keeps it a plist
+
+
+def test_systemd_units_escape_specifiers_and_variables() -> None:
+    """``%`` is a specifier everywhere in a unit, ``$`` a variable in a command's arguments (not its path)."""
+    cfg = _backup(
+        homeDir="/home/a%hb$HOME", borgmaticPath="/opt/%h/$X/borgmatic", schedule={"kind": "systemd", "hour": 4}
+    )
+    service, _ = files.schedule_files(cfg)
+    lines = service.text.splitlines()
+    assert (
+        "ExecStart=/opt/%%h/$X/borgmatic --config /home/a%%hb$$HOME/.config/borgmatic.d/pg-dr.yaml --verbosity 1"
+        in lines
+    )
+    (env,) = [line for line in lines if line.startswith("Environment=PATH=")]
+    assert "/opt/%%h/$X:" in env and "%h/" not in env.replace("%%h", "")
