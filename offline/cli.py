@@ -97,7 +97,9 @@ def _diff(args: argparse.Namespace) -> int:
     from offline.promotion import compare, format_diff
 
     project = _project(args)
-    renders = [graph(render_stack(stack, project_dir=project)) for stack in (args.a, args.b)]
+    renders = [
+        graph(render_stack(stack, project_dir=project), _provider_config(project, stack)) for stack in (args.a, args.b)
+    ]
     diff = compare(*renders)
     print(format_diff(diff), end="")
     return 1 if diff.differs else 0

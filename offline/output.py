@@ -21,7 +21,7 @@ import yaml
 
 from components.outputs import RENDER_FILES
 from offline.engine import Render, RenderError, redact, reveal
-from offline.review import REMOTE_COMMAND, connection_view, review_files
+from offline.review import REMOTE_COMMAND, connection_view, review_files, shown_setting
 
 MARKER = ".pg-dr-render"
 MARKER_TEXT = (
@@ -30,7 +30,7 @@ MARKER_TEXT = (
 )
 
 
-def graph(render: Render) -> dict[str, Any]:
+def graph(render: Render, provider_config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The review document: every resource with its type, name, parent, dependencies and redacted inputs."""
     by_urn = {r.urn: r for r in render.resources}
 
@@ -65,6 +65,13 @@ def graph(render: Render) -> dict[str, Any]:
             for r in sorted(render.resources, key=lambda r: r.urn)
         ],
         "outputs": redact(render.stack_outputs),
+        # the default providers' settings from the stack file (``tailscale:tailnet``...): which tailnet and
+        # cluster a stack talks to is a difference a promotion review must show; credentials redacted
+        "providerConfig": {
+            k: shown_setting(k, v)
+            for k, v in sorted((provider_config or {}).items())
+            if not k.startswith(f"{render.project}:")
+        },
     }
 
 
@@ -102,7 +109,9 @@ def k8s_manifests(render: Render) -> dict[str, dict[str, Any]]:
 
 def render_texts(render: Render, provider_config: Mapping[str, Any] | None = None) -> dict[Path, str]:
     """Every file of the render by relative path; raises if one would contain a resolved secret value."""
-    texts: dict[Path, str] = {Path("graph.json"): json.dumps(graph(render), indent=2, sort_keys=False) + "\n"}
+    texts: dict[Path, str] = {
+        Path("graph.json"): json.dumps(graph(render, provider_config), indent=2, sort_keys=False) + "\n"
+    }
     for name, manifest in k8s_manifests(render).items():
         texts[Path("k8s") / name] = yaml.safe_dump(manifest, sort_keys=False)
     for rel, text in {**render.render_files(), **review_files(render, provider_config)}.items():

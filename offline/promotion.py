@@ -212,6 +212,9 @@ def compare(graph_a: dict[str, Any], graph_b: dict[str, Any]) -> StackDiff:
         else:
             result.identical += 1
     result.output_changes = list(diff_values(graph_a.get("outputs", {}), graph_b.get("outputs", {}), "outputs"))
+    result.output_changes += diff_values(
+        graph_a.get("providerConfig", {}), graph_b.get("providerConfig", {}), "providerConfig"
+    )
     return result
 
 
@@ -273,7 +276,7 @@ def format_diff(diff: StackDiff) -> str:
             for change in pair.changes:
                 lines += format_change(change)
     if diff.output_changes:
-        lines += ["", "stack outputs:"]
+        lines += ["", "stack outputs and provider settings:"]
         for change in diff.output_changes:
             lines += format_change(change, indent="  ")
     lines += [

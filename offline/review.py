@@ -172,13 +172,17 @@ def _resources(render: Render) -> list[str]:
     return lines
 
 
-def _setting(key: str, value: Any) -> str:
-    """A provider setting for the summary; credentials by name (kubeconfig, tokens, keys) never shown."""
+def shown_setting(key: str, value: Any) -> Any:
+    """A provider setting as a review may show it: credentials by name (kubeconfig, tokens, keys) redacted."""
     name = key.rsplit(":", 1)[-1]
     flag = value in (True, False, "true", "false")  # a switch (enableSecretMutable) is never a credential
     if (SENSITIVE.search(name) and not flag) or (isinstance(value, Mapping) and set(value) == {"secure"}):
-        value = REDACTED
-    return f"{key}=`{json.dumps(redact(value), sort_keys=True)}`"
+        return REDACTED
+    return redact(value)
+
+
+def _setting(key: str, value: Any) -> str:
+    return f"{key}=`{json.dumps(shown_setting(key, value), sort_keys=True)}`"
 
 
 def _providers(render: Render, provider_config: Mapping[str, Any]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any
 
@@ -169,3 +170,14 @@ def test_text_differences_print_as_a_line_diff() -> None:
     text = format_diff(compare(a, b))
     assert "      inputs.create: (text)\n" in text
     assert "        -echo dev\n        +echo prod\n" in text
+
+
+def test_provider_settings_are_in_the_graph_and_the_diff_credentials_redacted() -> None:
+    """Which tailnet and cluster a stack talks to (the default providers' stack config) is reviewed too."""
+    render = render_config(stack())
+    dev = graph(render, {"tailscale:tailnet": "dev.ts.net", "tailscale:apiKey": "tskey-api-123", "pg-dr:x": 1})
+    prod = graph(render, {"tailscale:tailnet": "example.ts.net", "tailscale:apiKey": {"secure": "v1:abc"}})
+    assert dev["providerConfig"] == {"tailscale:apiKey": "[secret]", "tailscale:tailnet": "dev.ts.net"}
+    text = format_diff(compare(dev, prod))
+    assert 'providerConfig.tailscale:tailnet: "dev.ts.net" -> "example.ts.net"' in text
+    assert "tskey-api-123" not in json.dumps(dev) + text and "v1:abc" not in json.dumps(prod) + text
