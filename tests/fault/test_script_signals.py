@@ -48,6 +48,7 @@ def drill(tmp_path: Path) -> tuple[str, Path, Path, Path]:
         borg=str(bin_dir / "borg"),
         pg_bin_dir=str(bin_dir),
         repository="/repo",
+        archives="pg-dr-*",
         passcommand=None,
         pgpass_path=str(tmp_path / ".pgpass"),
         result_path=str(tmp_path / "state" / "drill.result"),
