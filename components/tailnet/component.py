@@ -115,6 +115,7 @@ class TailnetPolicy(pulumi.ComponentResource):
     merged: MergedPolicy
     acl: tailscale.Acl | None
     dependency: pulumi.Resource
+    summary: dict[str, Any]
 
     def __init__(self, name: str, args: TailnetPolicyArgs, opts: pulumi.ResourceOptions | None = None):
         # Prove the policy before registering anything: a broken policy must not reach the engine.
