@@ -24,6 +24,7 @@ from components.config.base import (
     _check,
     _NestedProblems,
 )
+from components.remote.pgpass import PgpassLine, password_conflicts
 from components.secrets.refs import SecretRef
 
 # ---------------------------------------------------------------------------------------------- backup
@@ -228,21 +229,19 @@ class BackupConfig(Model):
                     (f"repositories[{i}].label", f"duplicate label (also repositories[{labels[repo.label]}])")
                 )
             labels.setdefault(repo.label, i)
-        creds: dict[tuple[str, int, str], SecretRef | None] = {}
-        for i, db in enumerate(self.databases):
-            k = (db.hostname, db.port, db.username)
-            if k in creds and creds[k] != db.password:
-                problems.append(
-                    (
-                        f"databases[{i}].password",
-                        f"differs from another entry for {db.username}@{db.hostname}:{db.port}",
-                    )
-                )
-            creds.setdefault(k, db.password)
+        for where, _, line in password_conflicts(self.pgpass_lines()):
+            problems.append((where, f"differs from another entry for {line}"))
         problems += _path_collisions(self)
         if problems:
             raise _NestedProblems(problems)
         return self
+
+    def pgpass_lines(self) -> list[tuple[str, PgpassLine, SecretRef | None]]:
+        """``(key path, pgpass line, password reference)`` of every database."""
+        return [
+            (f"databases[{i}].password", PgpassLine(db.hostname, db.port, db.username), db.password)
+            for i, db in enumerate(self.databases)
+        ]
 
     @property
     def resolved_config_path(self) -> str:

@@ -19,6 +19,7 @@ from components.config.base import (
     Text,
     _NestedProblems,
 )
+from components.remote.pgpass import PgpassLine, password_conflicts
 from components.secrets.refs import SecretRef
 
 # ----------------------------------------------------------------------------------------------- drill
@@ -129,13 +130,11 @@ class DrillConfig(Model):
                     problems.append(
                         ("drill.scratchDatabase", f"{db.key} is backed up (backup.databases[{i}]): never a scratch")
                     )
-                if (db.hostname, db.port, db.username) == (t.hostname, t.port, t.username) and t.password not in (
-                    None,
-                    db.password,
-                ):
-                    problems.append(
-                        ("drill.target.password", f"differs from backup.databases[{i}] for {t.username}@{db.hostname}")
-                    )
+            if t.password is not None:
+                target = ("drill.target.password", PgpassLine(t.hostname, t.port, t.username), t.password)
+                for where, first, line in password_conflicts([*backup.pgpass_lines(), target]):
+                    if where == target[0]:
+                        problems.append((where, f"differs from backup.{first.removesuffix('.password')} for {line}"))
         return problems
 
     def _wanted(self) -> str:

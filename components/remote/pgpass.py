@@ -8,7 +8,7 @@ user's and is kept byte for byte. :func:`merge_pgpass` is the reference for what
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 
@@ -61,3 +61,16 @@ def merge_pgpass(existing: bytes | None, block: bytes | None, begin: str, end: s
         raise ValueError(f"malformed pg-dr block ({len(begins)} BEGIN, {len(ends)} END lines)")
     head, tail = b"".join(lines[: begins[0]]), b"".join(lines[ends[0] + 1 :])
     return head + new + tail
+
+
+def password_conflicts(
+    entries: Iterable[tuple[str, PgpassLine, Hashable]],
+) -> Iterator[tuple[str, str, PgpassLine]]:
+    """``(where, where of the first, line)`` for each entry whose password differs from the first entry's for
+    the same host, port and user: one pgpass file holds one password for them (libpq takes the first line
+    that matches). ``entries`` are ``(where, line, password reference)``."""
+    first: dict[PgpassLine, tuple[str, Hashable]] = {}
+    for where, line, password in entries:
+        seen = first.setdefault(line, (where, password))
+        if seen[0] != where and seen[1] != password:
+            yield where, seen[0], line
