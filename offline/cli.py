@@ -26,6 +26,7 @@ from typing import Any
 
 import pulumi
 
+from components.project import PROJECT_DIR
 from offline.engine import RenderError, load_stack_file, render_stack
 from offline.output import render_texts, write_render
 from offline.project import ProjectError, check_project, find_project
@@ -38,7 +39,7 @@ def version() -> str:
     try:
         return metadata.version(PACKAGE)
     except metadata.PackageNotFoundError:
-        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        pyproject = PROJECT_DIR / "pyproject.toml"
         try:
             return str(tomllib.loads(pyproject.read_text())["project"]["version"])
         except (OSError, KeyError, tomllib.TOMLDecodeError):
