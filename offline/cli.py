@@ -14,8 +14,6 @@ stacks render the same), 1 ``diff`` only: they differ, 2 error.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import gc
 import sys
 import tomllib
 import traceback
@@ -153,8 +151,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the program crashed: exit 2 (never 1, which `diff` means "differ")
         _report_crash(exc, getattr(args, "found_project", None))
         return 2
-    finally:
-        _close_stray_event_loops()
 
 
 def _report_crash(exc: BaseException, project: Path | None) -> None:
@@ -165,18 +161,6 @@ def _report_crash(exc: BaseException, project: Path | None) -> None:
         frames = traceback.StackSummary.from_list([f for f in frames if Path(f.filename).is_relative_to(project)])
     if frames:
         print("".join(traceback.format_list(frames)), file=sys.stderr, end="")
-
-
-def _close_stray_event_loops() -> None:
-    """Close the event loops the SDK's mock monitor leaves in its worker threads.
-
-    ``pulumi.runtime.mocks`` calls ``_sync_await`` in executor threads, which create a loop per thread and
-    never close it; collected later, a loop may be finalized after its self-pipe socket and print
-    "Exception ignored in BaseEventLoop.__del__ ... Invalid file descriptor: -1" at exit.
-    """
-    for obj in gc.get_objects():
-        if isinstance(obj, asyncio.BaseEventLoop) and not obj.is_closed() and not obj.is_running():
-            obj.close()
 
 
 if __name__ == "__main__":  # pragma: no cover
