@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import re
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from ruamel.yaml.constructor import ConstructorError, SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import ScalarNode
 
+from components.bounded_file import FileShapeError, read_regular_file
 from components.config.base import suggest
 
 # The top-level keys of a stack file (workspace.ProjectStack in the Pulumi SDK).
@@ -170,16 +170,15 @@ def _expanded_size(value: Any, seen: dict[int, int]) -> int:
 def read_yaml(path: Path, kind: str = "stack") -> Any:
     """Parse a regular file of bounded size (a FIFO or /dev/zero would hang the read)."""
     try:
-        if not stat.S_ISREG(path.stat().st_mode):  # before opening: opening a FIFO blocks
-            raise StackFileError(f"{path.name} in {path.parent} is not a regular file")
-        with path.open("rb") as file:
-            data = file.read(MAX_FILE_BYTES + 1)
+        data = read_regular_file(path, MAX_FILE_BYTES)
+    except FileShapeError as exc:
+        if exc.kind is not None:
+            raise StackFileError(f"{path.name} in {path.parent} is not a regular file ({exc.kind})") from None
+        raise StackFileError(f"{path.name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB") from None
     except FileNotFoundError:
         raise StackFileError(f"no {kind} file {path.name} in {path.parent}") from None
     except OSError as exc:
         raise StackFileError(f"cannot read {path}: {exc.strerror}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise StackFileError(f"{path.name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
     return parse_yaml(data, path.name)
 
 

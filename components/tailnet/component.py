@@ -14,8 +14,6 @@ anything that needs the tailnet grant (the borgmatic verification): the Acl, or 
 
 from __future__ import annotations
 
-import os
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ import pulumi
 import pulumi_tailscale as tailscale
 
 from components.borgmatic.config import DatabaseConfig
+from components.bounded_file import FileShapeError, read_regular_file
 from components.outputs import RENDER_FILES
 from components.project import project_directory
 from components.tailnet.config import TailnetConfig
@@ -35,42 +34,12 @@ def _policy_error(message: str) -> TailnetPolicyError:
     return TailnetPolicyError([f"pg-dr:tailnet.policyFile: {message}"])
 
 
-_NOT_REGULAR = (
-    (stat.S_ISDIR, "a directory"),
-    (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
 def read_policy_bytes(path: Path, limit: int = MAX_POLICY_BYTES) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes, without ever blocking on the open or the read.
-
-    A FIFO, a device (``/dev/zero``) or a directory is refused by ``fstat`` on a non-blocking descriptor
-    before anything is read, and at most ``limit + 1`` bytes are read (a file that grows meanwhile).
-    """
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
+    """The policy file's bytes: a regular file of at most ``limit`` bytes, read without ever blocking."""
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            kind = next((name for test, name in _NOT_REGULAR if test(info.st_mode)), "not a file")
-            raise _policy_error(f"{path} is {kind}, not a regular file")
-        if info.st_size > limit:
-            raise _policy_error(f"{path} is {info.st_size} bytes, more than the {limit} bytes a policy may have")
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, limit + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:
-            raise _policy_error(f"{path} has more than the {limit} bytes a policy may have")
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+        return read_regular_file(path, limit, "a policy may have")
+    except FileShapeError as exc:
+        raise _policy_error(str(exc)) from None
 
 
 def decode_policy(data: bytes, path: Path) -> str:
