@@ -24,6 +24,7 @@ from components.config.base import (
     _check,
     _NestedProblems,
 )
+from components.monitoring.config import MonitoringConfig
 from components.remote.pgpass import PgpassLine, password_conflicts
 from components.secrets.refs import SecretRef
 
@@ -156,6 +157,20 @@ class DatabaseConfig(Model):
         return f"borgmatic/postgresql_databases/{self.dump_identifier}/{self.name}"
 
 
+class MetricsConfig(Model):
+    """Prometheus metrics in node_exporter's textfile collector format (docs/monitoring.md)."""
+
+    textfile_path: AbsPath
+
+    @model_validator(mode="after")
+    def _prom_file(self) -> MetricsConfig:
+        if not self.textfile_path.endswith(".prom"):
+            raise _NestedProblems(
+                [("textfilePath", "must end in .prom (node_exporter's textfile collector reads only those)")]
+            )
+        return self
+
+
 def _default_checks() -> list[CheckConfig]:
     return [CheckConfig(name="repository", frequency="2 weeks"), CheckConfig(name="archives", frequency="2 weeks")]
 
@@ -189,6 +204,10 @@ class BackupConfig(Model):
     schedule: ScheduleConfig = ScheduleConfig()
     databases: list[DatabaseConfig] = Field(min_length=1)
     verify: bool = True
+    monitoring: MonitoringConfig = MonitoringConfig()
+    metrics: MetricsConfig | None = None
+    rpo_hours: int = Field(default=26, ge=1)
+    restore_command_path: AbsPath | None = None  # pg-dr-restore (issue 15's contract); pg-dr-drill beside it
 
     @model_validator(mode="after")
     def _host_key_pinned(self) -> BackupConfig:
@@ -276,16 +295,39 @@ class BackupConfig(Model):
     def resolved_pgpass_path(self) -> str:
         return self.pgpass_path or f"{self.home_dir}/.pgpass"
 
+    @property
+    def resolved_restore_command_path(self) -> str:
+        return self.restore_command_path or f"{self.home_dir}/.local/bin/pg-dr-restore"
+
+    @property
+    def state_dir(self) -> str:
+        """pg-dr's state on the host: the drill history, the lock shared by the backup and the drill."""
+        return f"{self.home_dir}/.local/state/pg-dr"
+
+    @property
+    def lock_path(self) -> str:
+        """One run at a time on pg-dr's repositories: the backup (borgmatic's hooks) and the drill."""
+        return f"{self.state_dir}/run.lock"
+
+    @property
+    def report_path(self) -> str:
+        """The delivered helper that writes metrics and takes the lock (``components/monitoring``)."""
+        return posixpath.join(posixpath.dirname(self.resolved_restore_command_path), "pg-dr-report")
+
+
+def unit_paths(kind: str, home_dir: str, label: str) -> list[str]:
+    """The files a schedule of ``kind`` installs (a plist, or a service and a timer; ``plan.job_files``)."""
+    if kind == "launchd":
+        return [posixpath.join(home_dir, "Library", "LaunchAgents", f"{label}.plist")]
+    if kind == "systemd":
+        unit_dir = posixpath.join(home_dir, ".config", "systemd", "user")
+        return [posixpath.join(unit_dir, f"{label}.{suffix}") for suffix in ("service", "timer")]
+    return []
+
 
 def schedule_unit_paths(cfg: BackupConfig) -> list[str]:
     """The files the schedule installs on the backup host (as ``plan.schedule_files`` writes them)."""
-    label = cfg.schedule.label
-    if cfg.schedule.kind == "launchd":
-        return [posixpath.join(cfg.home_dir, "Library", "LaunchAgents", f"{label}.plist")]
-    if cfg.schedule.kind == "systemd":
-        unit_dir = posixpath.join(cfg.home_dir, ".config", "systemd", "user")
-        return [posixpath.join(unit_dir, f"{label}.{suffix}") for suffix in ("service", "timer")]
-    return []
+    return unit_paths(cfg.schedule.kind, cfg.home_dir, cfg.schedule.label)
 
 
 def _path_collisions(cfg: BackupConfig) -> list[tuple[str, str]]:

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import yaml
 
-from components.borgmatic.config import BackupConfig, DatabaseConfig
+from components.borgmatic.config import BackupConfig, DatabaseConfig, unit_paths
+from components.monitoring.plan import Values, borgmatic_commands, borgmatic_monitoring, needs_report, report_script
 from components.outputs import host_file
 from components.remote.pgpass import PgpassLine
 from components.remote.pgpass import pgpass_block as _block
@@ -94,8 +95,13 @@ def _database_entry(cfg: BackupConfig, db: DatabaseConfig) -> dict[str, object]:
     return entry
 
 
-def borgmatic_config(cfg: BackupConfig) -> str:
-    """The borgmatic 2.x configuration file, deterministic for a given config."""
+def borgmatic_config(cfg: BackupConfig, values: Values | None = None, drill_scheduled: bool = False) -> str:
+    """The borgmatic 2.x configuration file, deterministic for a given config.
+
+    ``values``: the monitoring secrets (reference -> value); default: ``[redacted]`` (the review copy).
+    """
+    if values is None:
+        values = dict.fromkeys(cfg.monitoring.secret_refs(), REDACTED)
     doc: dict[str, object] = {
         "local_path": cfg.borg_path,
         "repositories": [{"path": r.path, "label": r.label} for r in cfg.repositories],
@@ -118,6 +124,10 @@ def borgmatic_config(cfg: BackupConfig) -> str:
     if cfg.checks:
         doc["checks"] = [{"name": c.name, "frequency": c.frequency} for c in cfg.checks]
     doc["postgresql_databases"] = [_database_entry(cfg, db) for db in cfg.databases]
+    doc |= borgmatic_monitoring(cfg.monitoring, values, f"pg-dr backup on {cfg.host}")
+    hooks = borgmatic_commands(cfg, drill_scheduled)
+    if hooks:
+        doc["commands"] = hooks
     return HEADER + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
 
 
@@ -157,19 +167,46 @@ class ScheduleFile:
     unit: str  # the file name (render path under hosts/<host>/)
 
 
+@dataclass(frozen=True)
+class Job:
+    """A scheduled job on the backup host, as launchd and systemd both run it (the backup, the drill)."""
+
+    label: str
+    argv: list[str]
+    env: dict[str, str]  # PATH first (launchd starts a job with almost none), then the job's own
+    home_dir: str
+    hour: int
+    minute: int
+    weekday: int | None  # None: every day; 0 (or 7) Sunday .. 6 Saturday
+    what: str  # for the units' descriptions, e.g. "borgmatic backup"
+    key: str  # the config key that sets it, for the "edit the stack config" mark
+
+
 def borgmatic_argv(cfg: BackupConfig) -> list[str]:
     """What the schedule runs: borgmatic's default actions (create, prune, compact, check) on our config."""
     return [cfg.borgmatic_path, "--config", cfg.resolved_config_path, "--verbosity", "1"]
 
 
-def launchd_plist(cfg: BackupConfig) -> str:
-    label = cfg.schedule.label
-    logs = posixpath.join(cfg.home_dir, "Library", "Logs", f"{label}.log")
+def backup_job(cfg: BackupConfig) -> Job:
+    s = cfg.schedule
+    env = {"PATH": run_path(cfg), **pgpass_env(cfg)}
+    return Job(s.label, borgmatic_argv(cfg), env, cfg.home_dir, s.hour, s.minute, None, "borgmatic backup", "backup")
+
+
+def _mark(job: Job) -> str:
+    return f"{OWNER_MARK} (pg-dr:{job.key}.schedule): edit the stack config, not this file."
+
+
+def launchd_plist(job: Job) -> str:
+    logs = posixpath.join(job.home_dir, "Library", "Logs", f"{job.label}.log")
+    calendar: dict[str, int] = {"Hour": job.hour, "Minute": job.minute}
+    if job.weekday is not None:
+        calendar["Weekday"] = job.weekday
     doc = {
-        "Label": label,
-        "ProgramArguments": borgmatic_argv(cfg),
-        "EnvironmentVariables": {"PATH": run_path(cfg), "HOME": cfg.home_dir, **pgpass_env(cfg)},
-        "StartCalendarInterval": {"Hour": cfg.schedule.hour, "Minute": cfg.schedule.minute},
+        "Label": job.label,
+        "ProgramArguments": job.argv,
+        "EnvironmentVariables": {"PATH": job.env["PATH"], "HOME": job.home_dir, **job.env},
+        "StartCalendarInterval": calendar,
         "RunAtLoad": False,
         "ProcessType": "Background",
         "StandardOutPath": logs,
@@ -177,9 +214,7 @@ def launchd_plist(cfg: BackupConfig) -> str:
     }
     text = plistlib.dumps(doc, fmt=plistlib.FMT_XML, sort_keys=False).decode()
     declaration, _, rest = text.partition("\n")
-    return (
-        f"{declaration}\n<!-- {OWNER_MARK} (pg-dr:backup.schedule): edit the stack config, not this file. -->\n{rest}"
-    )
+    return f"{declaration}\n<!-- {_mark(job)} -->\n{rest}"
 
 
 def _systemd_quote(word: str, argument: bool = False) -> str:
@@ -194,34 +229,42 @@ def _systemd_quote(word: str, argument: bool = False) -> str:
     return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def systemd_units(cfg: BackupConfig) -> tuple[str, str]:
+WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def on_calendar(job: Job) -> str:
+    """systemd's OnCalendar for the job's time (and weekday)."""
+    day = f"{WEEKDAYS[job.weekday]} " if job.weekday is not None else ""
+    return f"{day}*-*-* {job.hour:02d}:{job.minute:02d}:00"
+
+
+def systemd_units(job: Job) -> tuple[str, str]:
     """The user service and timer (``<label>.service`` / ``<label>.timer``)."""
-    env = {"PATH": run_path(cfg), **pgpass_env(cfg)}
     service = "\n".join(
         [
-            f"# {OWNER_MARK} (pg-dr:backup.schedule): edit the stack config, not this file.",
+            f"# {_mark(job)}",
             "[Unit]",
-            "Description=borgmatic backup (pg-dr)",
+            f"Description={job.what} (pg-dr)",
             "Wants=network-online.target",
             "After=network-online.target",
             "",
             "[Service]",
             "Type=oneshot",
-            *(f"Environment={_systemd_quote(f'{k}={v}')}" for k, v in env.items()),
-            "ExecStart=" + " ".join(_systemd_quote(a, argument=i > 0) for i, a in enumerate(borgmatic_argv(cfg))),
+            *(f"Environment={_systemd_quote(f'{k}={v}')}" for k, v in job.env.items()),
+            "ExecStart=" + " ".join(_systemd_quote(a, argument=i > 0) for i, a in enumerate(job.argv)),
             "",
         ]
     )
     timer = "\n".join(
         [
-            f"# {OWNER_MARK} (pg-dr:backup.schedule): edit the stack config, not this file.",
+            f"# {_mark(job)}",
             "[Unit]",
-            "Description=borgmatic backup schedule (pg-dr)",
+            f"Description={job.what} schedule (pg-dr)",
             "",
             "[Timer]",
-            f"OnCalendar=*-*-* {cfg.schedule.hour:02d}:{cfg.schedule.minute:02d}:00",
+            f"OnCalendar={on_calendar(job)}",
             "Persistent=true",
-            f"Unit={cfg.schedule.label}.service",
+            f"Unit={job.label}.service",
             "",
             "[Install]",
             "WantedBy=timers.target",
@@ -231,20 +274,16 @@ def systemd_units(cfg: BackupConfig) -> tuple[str, str]:
     return service, timer
 
 
+def job_files(kind: str, job: Job) -> list[ScheduleFile]:
+    """A job's schedule files for ``kind`` (none for ``existing`` or ``none``)."""
+    paths = unit_paths(kind, job.home_dir, job.label)
+    texts = [launchd_plist(job)] if kind == "launchd" else list(systemd_units(job)) if kind == "systemd" else []
+    return [ScheduleFile(path, text, posixpath.basename(path)) for path, text in zip(paths, texts, strict=True)]
+
+
 def schedule_files(cfg: BackupConfig) -> list[ScheduleFile]:
-    """pg-dr's own schedule files (none with kind ``existing`` or ``none``)."""
-    label = cfg.schedule.label
-    if cfg.schedule.kind == "launchd":
-        path = posixpath.join(cfg.home_dir, "Library", "LaunchAgents", f"{label}.plist")
-        return [ScheduleFile(path, launchd_plist(cfg), f"{label}.plist")]
-    if cfg.schedule.kind == "systemd":
-        unit_dir = posixpath.join(cfg.home_dir, ".config", "systemd", "user")
-        service, timer = systemd_units(cfg)
-        return [
-            ScheduleFile(posixpath.join(unit_dir, f"{label}.service"), service, f"{label}.service"),
-            ScheduleFile(posixpath.join(unit_dir, f"{label}.timer"), timer, f"{label}.timer"),
-        ]
-    return []
+    """pg-dr's own backup schedule files (none with kind ``existing`` or ``none``)."""
+    return job_files(cfg.schedule.kind, backup_job(cfg))
 
 
 # ------------------------------------------------------------------------------------------- archives
@@ -273,15 +312,23 @@ class BackupPlan:
     pgpass_entries: list[PgpassEntry]
     expected_dumps: list[ExpectedDump]
     pgpass_env: dict[str, str]
+    config_secret: bool  # the config holds monitoring secrets: delivered as a secret (borgmatic_config)
+    report_text: str | None  # pg-dr-report (metrics, the run lock), when needed
 
     @property
     def content_triggers(self) -> list[str]:
         """The texts whose change re-runs the preflight and the verification: config, then schedule files."""
-        return [self.config_text, *(f.text for f in self.schedule_files)]
+        return [
+            self.config_text,
+            *(f.text for f in self.schedule_files),
+            *([self.report_text] if self.report_text else []),
+        ]
 
     def render_files(self, host: str) -> dict[str, str]:
         """Files published for review under ``hosts/<host>/`` (passwords redacted)."""
         files = {host_file(host, "borgmatic.yaml"): self.config_text}
+        if self.report_text is not None:
+            files[host_file(host, "pg-dr-report")] = self.report_text
         if self.pgpass_entries:
             files[host_file(host, "pgpass")] = redacted_pgpass_block(self.pgpass_entries)
         for f in self.schedule_files:
@@ -289,12 +336,15 @@ class BackupPlan:
         return files
 
 
-def plan_backup(cfg: BackupConfig) -> BackupPlan:
+def plan_backup(cfg: BackupConfig, drill_scheduled: bool = False) -> BackupPlan:
+    """``drill_scheduled``: a scheduled drill shares the run lock (borgmatic's hooks take it)."""
     return BackupPlan(
-        config_text=borgmatic_config(cfg),
+        config_text=borgmatic_config(cfg, drill_scheduled=drill_scheduled),
         binaries=required_binaries(cfg),
         schedule_files=schedule_files(cfg),
         pgpass_entries=pgpass_entries(cfg),
         expected_dumps=expected_dumps(cfg),
         pgpass_env=pgpass_env(cfg),
+        config_secret=bool(cfg.monitoring.secret_refs()),
+        report_text=report_script(cfg) if needs_report(cfg, drill_scheduled) else None,
     )

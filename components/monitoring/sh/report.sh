@@ -1,0 +1,20 @@
+#!/bin/sh
+# Managed by pg-dr (pg-dr:backup.metrics, pg-dr:drill.schedule): edit the stack config, not this file.
+# pg-dr-report: what borgmatic's command hooks run for pg-dr's config (components/monitoring).
+#   pg-dr-report lock PID      take the run lock for borgmatic's process PID (wait, bounded)
+#   pg-dr-report unlock PID    release it
+#   pg-dr-report backup-ok     every configured database's last successful backup is now
+set -u
+PATH=@BARE_PATH@
+export PATH
+@LIB@
+case ${1:-} in
+  lock) lock_take "$2" "backup" ;;
+  unlock) lock_release "$2" ;;
+  backup-ok)
+    now=$(date +%s)
+@BACKUP_OK@ ;;
+  *)
+    echo "usage: pg-dr-report lock PID | unlock PID | backup-ok" >&2
+    exit 2 ;;
+esac
