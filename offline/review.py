@@ -243,6 +243,20 @@ def _hosts(commands: list[_Command]) -> list[str]:
     return lines or ["none", ""]
 
 
+def _monitoring(render: Render) -> list[str]:
+    """Where the nights report (the components' ``reportsTo`` outputs: services and hosts, no secret part)."""
+    lines = []
+    for output, what in (("backup", "the backup"), ("drillSchedule", "the scheduled drill")):
+        value = reveal(render.stack_outputs.get(output))
+        if not isinstance(value, Mapping) or "reportsTo" not in value:
+            continue
+        targets = reveal(value["reportsTo"]) or []
+        lines.append(
+            f"- {what} reports to " + ("; ".join(str(t) for t in targets) if targets else "nothing (no monitoring)")
+        )
+    return lines or ["- nothing is scheduled"]
+
+
 def summary(render: Render, provider_config: Mapping[str, Any] | None = None) -> str:
     """``summary.md``: what this render would do, for a person to review."""
     secrets = "resolved for the check, never written" if not render.placeholders else "placeholders (not resolved)"
@@ -258,6 +272,10 @@ def summary(render: Render, provider_config: Mapping[str, Any] | None = None) ->
         "## Providers",
         "",
         *_providers(render, provider_config or {}),
+        "",
+        "## Monitoring",
+        "",
+        *_monitoring(render),
         "",
         "## Resources by component",
         "",

@@ -25,6 +25,7 @@ turns that plan into resources.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,7 @@ class BorgmaticHost(pulumi.ComponentResource):
     verify: remote.Command | None
     versions: pulumi.Output[dict[str, str]]
     dumps: pulumi.Output[list[str]]
+    uncovered: pulumi.Output[list[str]]
     summary: dict[str, Any]
     render_files: dict[str, str]
 
@@ -133,6 +135,9 @@ class BorgmaticHost(pulumi.ComponentResource):
                 [r.label for r in cfg.repositories],
                 plan.expected_dumps,
                 plan.pgpass_env,
+                servers=coverage_servers(cfg),
+                psql=posixpath.join(cfg.pg_bin_dir, "psql"),
+                report=cfg.report_path if plan.report_text is not None and cfg.metrics is not None else None,
             )
             self.verify = commands.command(
                 "verify",
@@ -155,6 +160,9 @@ class BorgmaticHost(pulumi.ComponentResource):
             )
         self.versions = self.preflight.stdout.apply(scripts.parse_versions)
         self.dumps = self.verify.stdout.apply(scripts.parse_dumps) if self.verify else pulumi.Output.from_input([])
+        self.uncovered = (
+            self.verify.stdout.apply(_warn_uncovered(self)) if self.verify else pulumi.Output.from_input([])
+        )
         self.render_files = plan.render_files(cfg.host)
         self.summary = {
             "host": cfg.host,
@@ -167,6 +175,7 @@ class BorgmaticHost(pulumi.ComponentResource):
             "reportsTo": cfg.monitoring.reports_to(),
             "versions": self.versions,
             "dumps": self.dumps,
+            "uncoveredDatabases": self.uncovered,
         }
         if cfg.host_key is None:
             pulumi.log.warn(
@@ -236,6 +245,27 @@ class BorgmaticHost(pulumi.ComponentResource):
 
 
 Deliver = Callable[..., None]
+
+
+def coverage_servers(cfg: BackupConfig) -> list[tuple[str, int, str, str, list[str]]]:
+    """Each backed-up server once (host, port, the first entry's user and database, the configured names)."""
+    servers: dict[tuple[str, int], tuple[str, int, str, str, list[str]]] = {}
+    for db in cfg.databases:
+        entry = servers.setdefault((db.hostname, db.port), (db.hostname, db.port, db.username, db.name, []))
+        entry[4].append(db.name)
+    return list(servers.values())
+
+
+def _warn_uncovered(resource: pulumi.Resource) -> Callable[[str], list[str]]:
+    def warn(stdout: str) -> list[str]:
+        found = scripts.parse_uncovered(stdout)
+        if found:
+            pulumi.log.warn(
+                f"databases not backed up (add them to pg-dr:backup.databases): {', '.join(found)}", resource
+            )
+        return found
+
+    return warn
 
 
 def install_schedule(

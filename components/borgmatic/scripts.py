@@ -15,6 +15,7 @@ from components.remote.shell import BARE_PATH, ere, q, script, snippet
 SH = Path(__file__).resolve().parent / "sh"
 VERSION_PREFIX = "pg-dr-version "
 DUMP_PREFIX = "pg-dr-dump "
+UNCOVERED_PREFIX = "pg-dr-uncovered "
 SCHEDULERS = ("launchctl", "systemctl")
 
 
@@ -75,8 +76,15 @@ def verify(
     repositories: Sequence[str],
     dumps: Sequence[ExpectedDump],
     env: dict[str, str],
+    servers: Sequence[tuple[str, int, str, str, Sequence[str]]] = (),
+    psql: str = "psql",
+    report: str | None = None,
 ) -> str:
     """Validate the config, run a backup, and check every repository's latest archive holds every dump.
+
+    ``servers``: (host, port, user, database to connect to, configured names) of each backed-up server: a
+    database there that is not configured is reported (``pg-dr-uncovered host:port/name``), counted in
+    the ``pgdr_backup_uncovered_databases`` metric through ``report`` (pg-dr-report) when given.
 
     ``repositories`` are labels. borgmatic runs with the bare PATH of a LaunchAgent, so a binary not
     configured by absolute path fails here, not at 2 a.m.
@@ -97,9 +105,20 @@ def verify(
         BORGMATIC=q(borgmatic),
         DUMP_PREFIX=DUMP_PREFIX,
         CHECKS="\n".join(lines),
+        PSQL=q(psql),
+        UNCOVERED_PREFIX=UNCOVERED_PREFIX,
+        COVERAGE="\n".join(
+            f"coverage {q(h)} {q(p)} {q(u)} {q(d)} {q(' '.join(names))}" for h, p, u, d, names in servers
+        ),
+        METRIC=f'{q(report)} metric pgdr_backup_uncovered_databases "" "$uncovered"' if report else "",
     )
 
 
 def parse_dumps(stdout: str) -> list[str]:
     """``<repository label> <archive path>`` of every verified dump."""
     return [line[len(DUMP_PREFIX) :] for line in (stdout or "").splitlines() if line.startswith(DUMP_PREFIX)]
+
+
+def parse_uncovered(stdout: str) -> list[str]:
+    """``host:port/name`` of every database on a backed-up server that is not backed up."""
+    return [line[len(UNCOVERED_PREFIX) :] for line in (stdout or "").splitlines() if line.startswith(UNCOVERED_PREFIX)]

@@ -5,7 +5,8 @@ borgmatic config (a secret, since the ping URL is a secret reference) and ``pg-d
 verification's ``borgmatic config validate`` accepts it and its ``borgmatic create`` pings ``/start`` and
 success with the log. Then a failing night: the database is down, the scheduled command (the service's
 ExecStart, run with the unit's environment) fails and the ``/fail`` ping's body names the database. The
-backup's success metric is written by borgmatic's ``after`` hook on success only.
+backup's success metric is written by borgmatic's ``after`` hook on success only. Coverage: a database on the server
+that is not configured is reported by the verification and counted in the metrics.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import shlex
 from collections.abc import Callable
 
 from components.borgmatic.plan import borgmatic_argv
+from components.borgmatic.scripts import parse_uncovered
 from components.config.stack import parse_stack_config
 from tests.support.backup_host import host_stack, init_repository, remote_commands, secrets_env
 from tests.support.ping_server import PingServer
@@ -31,6 +33,7 @@ def test_borgmatic_pings_start_success_and_a_fail_naming_the_database(
     pg = postgres_factory(name="mon")
     pg.create_role("borgmatic", password=PASSWORD, login=True, in_roles=["pg_read_all_data"])
     pg.create_database("miniflux")
+    pg.create_database("newapp")  # a new app's database nobody added to pg-dr:backup.databases
     init_repository(server)
     metrics = server.home / "textfile" / "pg-dr.prom"
     with PingServer() as hc:
@@ -54,13 +57,19 @@ def test_borgmatic_pings_start_success_and_a_fail_naming_the_database(
         verify = steps["borgmatic-verify"].proc
         assert "All configuration files are valid" in verify.stdout
         assert ping_url not in verify.stdout + verify.stderr
+        # coverage: the database on the server that is not backed up is reported, and counted
+        assert parse_uncovered(verify.stdout) == [f"127.0.0.1:{pg.port}/newapp"]
+        assert f"database newapp on 127.0.0.1:{pg.port} is not backed up" in verify.stderr
+        assert "pgdr_backup_uncovered_databases 1" in metrics.read_text().splitlines()
         paths = hc.paths()
         assert paths[0] == "/ping/0f3c-secret-uuid/start" and "/ping/0f3c-secret-uuid" in paths
         assert "/ping/0f3c-secret-uuid/fail" not in paths
         success = [p for p in hc.requests if p.path == "/ping/0f3c-secret-uuid"][-1]
         assert "Dumping PostgreSQL databases" in success.body  # send_logs: the log comes with the ping
         first = metrics.read_text()
-        assert f'pgdr_backup_last_success_timestamp_seconds{{database="miniflux",server="127.0.0.1:{pg.port}"}}' in first
+        assert (
+            f'pgdr_backup_last_success_timestamp_seconds{{database="miniflux",server="127.0.0.1:{pg.port}"}}' in first
+        )
 
         # a failing night: the database is down; run what the timer runs, as the unit has it
         pg.stop()

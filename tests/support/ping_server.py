@@ -40,7 +40,7 @@ class PingServer:
                 self.end_headers()
                 self.wfile.write(b"OK")
 
-            do_GET = do_POST = do_HEAD = _record  # noqa: N815
+            do_GET = do_POST = do_HEAD = _record
 
             def log_message(self, *args: object) -> None:  # quiet
                 pass

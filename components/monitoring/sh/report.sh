@@ -4,6 +4,7 @@
 #   pg-dr-report lock PID      take the run lock for borgmatic's process PID (wait, bounded)
 #   pg-dr-report unlock PID    release it
 #   pg-dr-report backup-ok     every configured database's last successful backup is now
+#   pg-dr-report metric NAME LABELS VALUE   set one metric (the verification at up)
 set -u
 PATH=@BARE_PATH@
 export PATH
@@ -14,6 +15,7 @@ case ${1:-} in
   backup-ok)
     now=$(date +%s)
 @BACKUP_OK@ ;;
+  metric) metric "$2" "$3" "$4" ;;
   *)
     echo "usage: pg-dr-report lock PID | unlock PID | backup-ok" >&2
     exit 2 ;;

@@ -99,7 +99,9 @@ def test_a_good_drill_is_recorded_measured_and_pinged(tmp_path: Path, shell: str
     assert metrics["pgdr_drill_last_ok"] == 1
     assert metrics["pgdr_drill_restore_seconds"] == 3.5
     assert abs(metrics["pgdr_drill_last_success_timestamp_seconds"] - time.time()) < 60
-    assert abs(metrics['pgdr_drill_verified_archive_timestamp_seconds{database="miniflux"}'] - (time.time() - 3600)) < 60
+    assert (
+        abs(metrics['pgdr_drill_verified_archive_timestamp_seconds{database="miniflux"}'] - (time.time() - 3600)) < 60
+    )
     assert hc.paths()[0] == "/ping/abc/start"
     success = [p for p in hc.requests if p.path == "/ping/abc"]
     assert len(success) == 1 and "restored in 3.5s" in success[0].body
@@ -136,7 +138,9 @@ def test_a_forged_archive_fails_naming_the_table_and_pings_fail(tmp_path: Path) 
     ],
     ids=["missing", "server-down", "hanging", "garbled"],
 )
-def test_a_drill_that_could_not_run_is_a_failure_ping_not_silence(tmp_path: Path, body: str | None, reason: str) -> None:
+def test_a_drill_that_could_not_run_is_a_failure_ping_not_silence(
+    tmp_path: Path, body: str | None, reason: str
+) -> None:
     if body is not None:
         _fake_drill(tmp_path, body)
     else:
