@@ -28,6 +28,15 @@ CURL = "/usr/bin/curl"  # macOS and Debian both ship it there
 HISTORY_KEEP = 100
 DEFAULT_LOCK_WAIT = 3600  # seconds a backup or a drill waits for the other (pg-dr:backup.lockWait overrides)
 Values = Mapping[SecretRef, str]
+# Every metric pg-dr writes (docs/monitoring.md), with its HELP text.
+METRICS = {
+    "pgdr_backup_last_success_timestamp_seconds": "When borgmatic last backed up the database successfully.",
+    "pgdr_backup_uncovered_databases": "Databases on the backed-up servers that pg-dr does not back up.",
+    "pgdr_drill_last_ok": "1 if the last scheduled restore drill passed, else 0.",
+    "pgdr_drill_last_success_timestamp_seconds": "When a scheduled restore drill last passed.",
+    "pgdr_drill_restore_seconds": "Restore time of the last passed drill (extract, restore, analyze): the measured RTO.",
+    "pgdr_drill_verified_archive_timestamp_seconds": "When the archive the last passed drill restored was made.",
+}
 
 
 def _value(value: SecretRef | str, values: Values) -> str:
@@ -103,6 +112,7 @@ def _lib(cfg: BackupConfig) -> str:
         LOCK=q(cfg.lock_path),
         LOCK_WAIT=str(cfg.lock_wait if cfg.lock_wait is not None else DEFAULT_LOCK_WAIT),
         METRICS=q(cfg.metrics.textfile_path if cfg.metrics else ""),
+        HELP="\n".join(f'      help["{name}"] = "{text}"' for name, text in METRICS.items()),
     ).rstrip("\n")
 
 

@@ -51,7 +51,13 @@ metric() {
       grep -v -e '^#' "$metrics" | awk -v k="$key" '$1 != k'
     fi
     printf '%s %s\n' "$key" "$3"
-  } | LC_ALL=C sort | awk '{ n = $1; sub(/[{].*/, "", n); if (n != last) print "# TYPE " n " gauge"; last = n; print }' >"$mtmp"
+  } | LC_ALL=C sort | awk '
+    BEGIN {
+@HELP@
+    }
+    { n = $1; sub(/[{].*/, "", n) }
+    n != last { print "# HELP " n " " (n in help ? help[n] : "pg-dr metric"); print "# TYPE " n " gauge" }
+    { last = n; print }' >"$mtmp"
   chmod 644 "$mtmp"
   mv -f "$mtmp" "$metrics"
 }
