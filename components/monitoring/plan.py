@@ -34,7 +34,7 @@ METRICS = {
     "pgdr_backup_uncovered_databases": "Databases on the backed-up servers that pg-dr does not back up.",
     "pgdr_drill_last_ok": "1 if the last scheduled restore drill passed, else 0.",
     "pgdr_drill_last_success_timestamp_seconds": "When a scheduled restore drill last passed.",
-    "pgdr_drill_restore_seconds": "Restore time of the last passed drill (extract, restore, analyze): the measured RTO.",
+    "pgdr_drill_restore_seconds": "Restore time of the last passed drill (extract, restore, analyze): measured RTO.",
     "pgdr_drill_verified_archive_timestamp_seconds": "When the archive the last passed drill restored was made.",
 }
 
