@@ -207,6 +207,7 @@ class BackupConfig(Model):
     monitoring: MonitoringConfig = MonitoringConfig()
     metrics: MetricsConfig | None = None
     rpo_hours: int = Field(default=26, ge=1)
+    run_lock_wait_seconds: int = Field(default=3600, ge=0)  # a backup and a scheduled drill wait for each other
     restore_command_path: AbsPath | None = None  # pg-dr-restore (issue 15's contract); pg-dr-drill beside it
 
     @model_validator(mode="after")

@@ -26,7 +26,6 @@ from components.secrets.refs import SecretRef
 SH = Path(__file__).resolve().parent / "sh"
 CURL = "/usr/bin/curl"  # macOS and Debian both ship it there
 HISTORY_KEEP = 100
-DEFAULT_LOCK_WAIT = 3600  # seconds a backup or a drill waits for the other (pg-dr:backup.lockWait overrides)
 Values = Mapping[SecretRef, str]
 # Every metric pg-dr writes (docs/monitoring.md), with its HELP text.
 METRICS = {
@@ -110,7 +109,7 @@ def _lib(cfg: BackupConfig) -> str:
         "report-lib.sh",
         STATE=q(cfg.state_dir),
         LOCK=q(cfg.lock_path),
-        LOCK_WAIT=str(cfg.lock_wait if cfg.lock_wait is not None else DEFAULT_LOCK_WAIT),
+        LOCK_WAIT=str(cfg.run_lock_wait_seconds),
         METRICS=q(cfg.metrics.textfile_path if cfg.metrics else ""),
         HELP="\n".join(f'      help["{name}"] = "{text}"' for name, text in METRICS.items()),
     ).rstrip("\n")

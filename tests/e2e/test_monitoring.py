@@ -11,12 +11,16 @@ that is not configured is reported by the verification and counted in the metric
 
 from __future__ import annotations
 
+import os
 import shlex
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
-from components.borgmatic.plan import borgmatic_argv
+from components.borgmatic.plan import borgmatic_argv, borgmatic_config
 from components.borgmatic.scripts import parse_uncovered
 from components.config.stack import parse_stack_config
+from components.monitoring.plan import report_script
 from tests.support.backup_host import host_stack, init_repository, remote_commands, secrets_env
 from tests.support.ping_server import PingServer
 from tests.support.postgres import PostgresServer
@@ -72,7 +76,7 @@ def test_borgmatic_pings_start_success_and_a_fail_naming_the_database(
         )
 
         # a failing night: the database is down; run what the timer runs, as the unit has it
-        pg.stop()
+        pg.halt()
         hc.requests.clear()
         backup = parse_stack_config({k.split(":", 1)[1]: v for k, v in config.items()}).backup
         assert backup is not None
@@ -83,3 +87,29 @@ def test_borgmatic_pings_start_success_and_a_fail_naming_the_database(
         assert len(fail) == 1, hc.paths()
         assert "miniflux" in fail[0].body and str(pg.port) in fail[0].body
         assert metrics.read_text() == first  # no success metric for a failed night
+
+        # with a scheduled drill, borgmatic's hooks take pg-dr's run lock: a night while a drill holds it
+        # waits (runLockWaitSeconds, 0 here) and then fails loudly; the next night runs and releases it
+        pg.resume()
+        locked = backup.model_copy(update={"run_lock_wait_seconds": 0})
+        ref = backup.monitoring.secret_refs()[0]
+        Path(backup.resolved_config_path).write_text(borgmatic_config(locked, {ref: ping_url}, drill_scheduled=True))
+        Path(backup.report_path).write_text(report_script(locked))
+        lock = Path(backup.lock_path)
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        drill = subprocess.Popen(["sleep", "120"])
+        try:
+            lock.symlink_to(str(drill.pid))
+            hc.requests.clear()
+            proc = server.run(f"/usr/bin/env -i HOME={shlex.quote(str(server.home))} PATH=/usr/bin:/bin {argv}")
+            assert proc.returncode != 0
+            fail = [p for p in hc.requests if p.path == "/ping/0f3c-secret-uuid/fail"]
+            assert len(fail) == 1 and f"another pg-dr run (pid {drill.pid}) still holds" in fail[0].body
+            assert os.readlink(lock) == str(drill.pid)  # the drill's lock is left alone
+        finally:
+            drill.kill()
+            drill.wait()
+        hc.requests.clear()
+        proc = server.run(f"/usr/bin/env -i HOME={shlex.quote(str(server.home))} PATH=/usr/bin:/bin {argv}")
+        assert proc.returncode == 0, proc.stderr
+        assert "/ping/0f3c-secret-uuid" in hc.paths() and not lock.exists()  # taken over, then released

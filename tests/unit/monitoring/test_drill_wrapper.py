@@ -174,7 +174,7 @@ def test_the_lock_held_past_the_wait_is_a_failure(tmp_path: Path) -> None:
     try:
         os.symlink(str(holder.pid), state / "run.lock")
         with PingServer() as hc:
-            proc = _run(tmp_path, "/bin/dash", hc, lockWait=0)
+            proc = _run(tmp_path, "/bin/dash", hc, runLockWaitSeconds=0)
     finally:
         holder.kill()
         holder.wait()
