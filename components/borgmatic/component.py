@@ -46,6 +46,7 @@ from components.borgmatic.plan import (
 )
 from components.config.base import ConfigError
 from components.monitoring.config import resolved_problems
+from components.monitoring.plan import coverage_calls, parse_uncovered
 from components.outputs import RENDER_FILES
 from components.remote.command import RemoteCommands, connection_args, digest
 from components.secrets.resolver import ResolvedSecrets
@@ -135,7 +136,7 @@ class BorgmaticHost(pulumi.ComponentResource):
                 [r.label for r in cfg.repositories],
                 plan.expected_dumps,
                 plan.pgpass_env,
-                servers=coverage_servers(cfg),
+                coverage=coverage_calls(cfg),
                 psql=posixpath.join(cfg.pg_bin_dir, "psql"),
                 report=cfg.report_path if plan.report_text is not None and cfg.metrics is not None else None,
             )
@@ -247,18 +248,9 @@ class BorgmaticHost(pulumi.ComponentResource):
 Deliver = Callable[..., None]
 
 
-def coverage_servers(cfg: BackupConfig) -> list[tuple[str, int, str, str, list[str]]]:
-    """Each backed-up server once (host, port, the first entry's user and database, the configured names)."""
-    servers: dict[tuple[str, int], tuple[str, int, str, str, list[str]]] = {}
-    for db in cfg.databases:
-        entry = servers.setdefault((db.hostname, db.port), (db.hostname, db.port, db.username, db.name, []))
-        entry[4].append(db.name)
-    return list(servers.values())
-
-
 def _warn_uncovered(resource: pulumi.Resource) -> Callable[[str], list[str]]:
     def warn(stdout: str) -> list[str]:
-        found = scripts.parse_uncovered(stdout)
+        found = parse_uncovered(stdout)
         if found:
             pulumi.log.warn(
                 f"databases not backed up (add them to pg-dr:backup.databases): {', '.join(found)}", resource

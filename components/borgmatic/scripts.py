@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from components.borgmatic.plan import Binary, ExpectedDump
+from components.monitoring.plan import coverage_lib
 from components.remote.shell import BARE_PATH, ere, q, script, snippet
 
 SH = Path(__file__).resolve().parent / "sh"
 VERSION_PREFIX = "pg-dr-version "
 DUMP_PREFIX = "pg-dr-dump "
-UNCOVERED_PREFIX = "pg-dr-uncovered "
 SCHEDULERS = ("launchctl", "systemctl")
 
 
@@ -76,15 +76,15 @@ def verify(
     repositories: Sequence[str],
     dumps: Sequence[ExpectedDump],
     env: dict[str, str],
-    servers: Sequence[tuple[str, int, str, str, Sequence[str]]] = (),
+    coverage: str = "",
     psql: str = "psql",
     report: str | None = None,
 ) -> str:
     """Validate the config, run a backup, and check every repository's latest archive holds every dump.
 
-    ``servers``: (host, port, user, database to connect to, configured names) of each backed-up server: a
-    database there that is not configured is reported (``pg-dr-uncovered host:port/name``), counted in
-    the ``pgdr_backup_uncovered_databases`` metric through ``report`` (pg-dr-report) when given.
+    ``coverage``: the coverage checks (:func:`components.monitoring.plan.coverage_calls`): a database on a
+    backed-up server that is not configured is reported, and counted in the ``pgdr_backup_uncovered_databases``
+    metric through ``report`` (pg-dr-report) when given.
 
     ``repositories`` are labels. borgmatic runs with the bare PATH of a LaunchAgent, so a binary not
     configured by absolute path fails here, not at 2 a.m.
@@ -106,19 +106,16 @@ def verify(
         DUMP_PREFIX=DUMP_PREFIX,
         CHECKS="\n".join(lines),
         PSQL=q(psql),
-        UNCOVERED_PREFIX=UNCOVERED_PREFIX,
-        COVERAGE="\n".join(
-            f"coverage {q(h)} {q(p)} {q(u)} {q(d)} {q(' '.join(names))}" for h, p, u, d, names in servers
+        COVERAGE_LIB=coverage_lib(),
+        COVERAGE=coverage,
+        METRIC=(
+            f'[ "$unlisted" -ne 0 ] || {q(report)} metric pgdr_backup_uncovered_databases "" "$uncovered"'
+            if report
+            else ""
         ),
-        METRIC=f'{q(report)} metric pgdr_backup_uncovered_databases "" "$uncovered"' if report else "",
     )
 
 
 def parse_dumps(stdout: str) -> list[str]:
     """``<repository label> <archive path>`` of every verified dump."""
     return [line[len(DUMP_PREFIX) :] for line in (stdout or "").splitlines() if line.startswith(DUMP_PREFIX)]
-
-
-def parse_uncovered(stdout: str) -> list[str]:
-    """``host:port/name`` of every database on a backed-up server that is not backed up."""
-    return [line[len(UNCOVERED_PREFIX) :] for line in (stdout or "").splitlines() if line.startswith(UNCOVERED_PREFIX)]

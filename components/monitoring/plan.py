@@ -102,6 +102,32 @@ def borgmatic_commands(cfg: BackupConfig, drill_scheduled: bool) -> list[dict[st
     return hooks
 
 
+# ------------------------------------------------------------------------------------------ coverage
+UNCOVERED_PREFIX = "pg-dr-uncovered "
+
+
+def coverage_lib() -> str:
+    """The ``coverage`` shell function (the includer defines ``run_psql``)."""
+    return script(SH, "coverage.sh", UNCOVERED_PREFIX=UNCOVERED_PREFIX).rstrip("\n")
+
+
+def coverage_calls(cfg: BackupConfig) -> str:
+    """One ``coverage`` call per backed-up server: as its first entry's user, in its database, with every
+    name configured for that server."""
+    servers: dict[tuple[str, int], tuple[str, str, list[str]]] = {}
+    for db in cfg.databases:
+        servers.setdefault((db.hostname, db.port), (db.username, db.name, []))[2].append(db.name)
+    return "\n".join(
+        f"coverage {q(host)} {q(port)} {q(user)} {q(database)} {q(' '.join(names))}"
+        for (host, port), (user, database, names) in servers.items()
+    )
+
+
+def parse_uncovered(stdout: str) -> list[str]:
+    """``host:port/name`` of every database on a backed-up server that is not backed up."""
+    return [line[len(UNCOVERED_PREFIX) :] for line in (stdout or "").splitlines() if line.startswith(UNCOVERED_PREFIX)]
+
+
 # ------------------------------------------------------------------------------------------ scripts
 def _lib(cfg: BackupConfig) -> str:
     return script(
@@ -204,6 +230,10 @@ def drill_wrapper(
         PINGS=_pings(mon, values),
         KEEP=str(HISTORY_KEEP),
         KEEP_BEFORE=str(HISTORY_KEEP - 1),
+        PSQL=q(posixpath.join(cfg.pg_bin_dir, "psql")),
+        COVERAGE_LIB=coverage_lib(),
+        COVERAGE=coverage_calls(cfg) or ":",
+        UNCOVERED_PREFIX=UNCOVERED_PREFIX,
     )
 
 

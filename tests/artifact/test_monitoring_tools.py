@@ -20,6 +20,7 @@ import yaml
 from components.project import PROJECT_DIR
 from tests.support.backup_host import BORGMATIC
 from tests.support.ping_server import PingServer
+from tests.support.postgres import PostgresServer, pg_bin_dir
 from tests.support.render import render_config
 from tests.support.stacks import stack
 from tests.support.tools import require_tool
@@ -200,3 +201,35 @@ def test_the_metrics_file_is_valid_exposition_format(tmp_path: Path, outcome: st
     assert "pgdr_backup_uncovered_databases 2" in text.splitlines()
     assert f"pgdr_drill_last_ok {1 if outcome == 'ok' else 0}" in text.splitlines()
     assert sorted(p.name for p in (tmp_path / "textfile").iterdir()) == ["pg-dr.prom"]  # no temp file left
+
+
+def test_the_scheduled_drill_reports_a_database_that_is_not_backed_up(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    """A new app's database on a backed-up server: the drill still passes, but says so and counts it."""
+    pg = postgres_server
+    pg.create_role("borgmatic", password="pw", login=True, in_roles=["pg_read_all_data"])
+    pg.create_database("miniflux")
+    pg.create_database("newapp")
+    with pg.passfile("borgmatic", "pw") as passfile:
+        (tmp_path / ".pgpass").write_text(Path(passfile).read_text())
+    (tmp_path / ".pgpass").chmod(0o600)
+    with PingServer() as hc:
+        config = _drill_stack(tmp_path, "systemd", {"healthchecks": {"pingUrl": hc.url("/ping/drill")}})
+        backup = config["pg-dr:backup"]
+        backup["pgBinDir"] = str(pg_bin_dir())
+        backup["databases"] = [{"name": "miniflux", "hostname": "127.0.0.1", "port": pg.port, "username": "borgmatic"}]
+        config["pg-dr:drill"]["sourceHostname"] = "127.0.0.1"
+        files = _files(config, tmp_path)
+        _fake_drill(tmp_path)
+        _wrapper(tmp_path, files)
+        env = {"HOME": str(tmp_path)}
+        proc = subprocess.run(
+            [str(tmp_path / ".local" / "bin" / "pg-dr-drill-scheduled")], env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stderr
+        notice = f"1 database(s) not backed up (not in pg-dr:backup.databases): 127.0.0.1:{pg.port}/newapp\n"
+        assert notice in proc.stderr
+        (success,) = [p for p in hc.requests if p.path == "/ping/drill"]
+        assert notice in success.body
+    assert "pgdr_backup_uncovered_databases 1" in (tmp_path / "textfile" / "pg-dr.prom").read_text().splitlines()

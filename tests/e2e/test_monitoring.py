@@ -18,9 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from components.borgmatic.plan import borgmatic_argv, borgmatic_config
-from components.borgmatic.scripts import parse_uncovered
 from components.config.stack import parse_stack_config
-from components.monitoring.plan import report_script
+from components.monitoring.plan import parse_uncovered, report_script
 from tests.support.backup_host import host_stack, init_repository, remote_commands, secrets_env
 from tests.support.ping_server import PingServer
 from tests.support.postgres import PostgresServer

@@ -36,25 +36,10 @@ check_dump() {
   echo "@DUMP_PREFIX@$2 $(printf '%s\n' "$line" | sed -e 's/.*"path": "\([^"]*\)".*/\1/')"
 }
 @CHECKS@
-# coverage: every database on each backed-up server (minus templates and postgres), read as the backup
-# role, must be in pg-dr:backup.databases; one not backed up is a warning (and a metric), not a failure
-uncovered=0
-coverage() {
-  if ! names=$(PGCONNECT_TIMEOUT=10 /usr/bin/env -i HOME=@HOME@ @ENV@ @PSQL@ -X -w -At -h "$1" -p "$2" -U "$3" -d "$4" \
-      -c "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY 1" 2>&1); then
-    echo "pg-dr verify: warning: could not list the databases on $1:$2 as $3: $(printf '%s\n' "$names" | tail -n 1)" >&2
-    return 0
-  fi
-  for name in $names; do
-    case " $5 " in
-      *" $name "*) ;;
-      *)
-        uncovered=$((uncovered + 1))
-        echo "@UNCOVERED_PREFIX@$1:$2/$name"
-        echo "pg-dr verify: warning: database $name on $1:$2 is not backed up (not in pg-dr:backup.databases)" >&2 ;;
-    esac
-  done
+run_psql() {
+  /usr/bin/env -i HOME=@HOME@ @ENV@ @PSQL@ "$@"
 }
+@COVERAGE_LIB@
 @COVERAGE@
 @METRIC@
 if [ -n "$missing" ]; then

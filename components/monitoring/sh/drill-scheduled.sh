@@ -70,6 +70,24 @@ run_drill() {
 
 result=$(run_drill)
 now=$(date +%s)
+
+# coverage, as at pulumi up: a database on a backed-up server that is not backed up is reported
+run_psql() {
+  @PSQL@ "$@"
+}
+@COVERAGE_LIB@
+{
+@COVERAGE@
+} >"$work/uncovered" 2>"$work/coverage"
+# a server that could not be read (down, say) leaves the metric as the last complete count had it
+if [ "$unlisted" -eq 0 ]; then
+  metric pgdr_backup_uncovered_databases "" "$uncovered"
+fi
+if [ "$uncovered" -gt 0 ]; then
+  notice="warning: $uncovered database(s) not backed up (not in pg-dr:backup.databases): $(sed -e 's/^@UNCOVERED_PREFIX@//' "$work/uncovered" | tr '\n' ' ' | sed -e 's/ $//')"
+else
+  notice=""
+fi
 # the verdict (RPO, RTO) and the history line, from the result's JSON (perl's core JSON::PP)
 printf '%s\n' "$result" | (cd "$work" && /usr/bin/perl -MJSON::PP -MTime::Local -e '
   my ($now, $rpo_hours, $rto) = @ARGV;
@@ -147,6 +165,10 @@ if [ "$verdict" = OK ]; then
   metric pgdr_drill_verified_archive_timestamp_seconds "database=\"$database\"" "$archive_epoch"
   message="pg-dr drill OK on $host: $database from $archive restored in ${seconds}s"
   printf '%s\n' "$message" >"$work/body"
+  if [ -n "$notice" ]; then
+    printf '%s\n' "$notice" >>"$work/body"
+    printf '%s\n' "pg-dr: $notice" >&2
+  fi
   tail -n 20 "$work/out" >>"$work/body" 2>/dev/null
   ping_ok
   printf '%s\n' "$message"
@@ -156,6 +178,9 @@ metric pgdr_drill_last_ok "" 0
 message="pg-dr drill FAILED on $host: $failure"
 {
   printf '%s\n' "$message"
+  if [ -n "$notice" ]; then
+    printf '%s\n' "$notice"
+  fi
   if [ -f "$work/err" ]; then
     printf '%s\n' "--- pg-dr-drill's stderr (last lines) ---"
     tail -n 40 "$work/err"
