@@ -22,7 +22,14 @@ from dataclasses import dataclass
 import yaml
 
 from components.borgmatic.config import BackupConfig, DatabaseConfig, unit_paths
-from components.monitoring.plan import Values, borgmatic_commands, borgmatic_monitoring, needs_report, report_script
+from components.monitoring.plan import (
+    CURL,
+    Values,
+    borgmatic_commands,
+    borgmatic_monitoring,
+    needs_report,
+    report_script,
+)
 from components.outputs import host_file
 from components.remote.pgpass import PgpassLine
 from components.remote.pgpass import pgpass_block as _block
@@ -49,8 +56,8 @@ class Binary:
     key: str  # the config key that sets it, for the preflight's message
 
 
-def required_binaries(cfg: BackupConfig) -> list[Binary]:
-    """Every executable the backup host must have."""
+def required_binaries(cfg: BackupConfig, drill_scheduled: bool = False) -> list[Binary]:
+    """Every executable the backup host must have (a scheduled drill's wrapper also runs perl and curl)."""
     tools = [
         Binary("borg", cfg.borg_path, "pg-dr:backup.borgPath"),
         Binary("borgmatic", cfg.borgmatic_path, "pg-dr:backup.borgmaticPath"),
@@ -62,6 +69,9 @@ def required_binaries(cfg: BackupConfig) -> list[Binary]:
         tools.append(Binary("launchctl", cfg.schedule.launchctl_path, "pg-dr:backup.schedule.launchctlPath"))
     elif cfg.schedule.kind == "systemd":
         tools.append(Binary("systemctl", cfg.schedule.systemctl_path, "pg-dr:backup.schedule.systemctlPath"))
+    if drill_scheduled:
+        tools.append(Binary("perl", "/usr/bin/perl", "pg-dr:drill.schedule (the wrapper reads JSON with perl)"))
+        tools.append(Binary("curl", CURL, "pg-dr:drill.schedule (the wrapper pings with curl)"))
     return tools
 
 
@@ -340,7 +350,7 @@ def plan_backup(cfg: BackupConfig, drill_scheduled: bool = False) -> BackupPlan:
     """``drill_scheduled``: a scheduled drill shares the run lock (borgmatic's hooks take it)."""
     return BackupPlan(
         config_text=borgmatic_config(cfg, drill_scheduled=drill_scheduled),
-        binaries=required_binaries(cfg),
+        binaries=required_binaries(cfg, drill_scheduled),
         schedule_files=schedule_files(cfg),
         pgpass_entries=pgpass_entries(cfg),
         expected_dumps=expected_dumps(cfg),

@@ -45,8 +45,8 @@ class DrillTargetConfig(Model):
 class DrillScheduleConfig(Model):
     """``pg-dr:drill.schedule``: the scheduled drill, shaped like ``pg-dr:backup.schedule`` plus ``weekday``.
 
-    Unset values follow the backup: the same kind (launchd or systemd), two hours after the backup's time,
-    on Sundays (``weekday`` 0; ``null``... set ``daily: true`` for every day).
+    Unset values follow the backup: the same kind (launchd or systemd; none when the backup has no
+    schedule), two hours after the backup's time, on Sundays (``weekday`` 0); ``daily: true`` every day.
     """
 
     kind: Literal["launchd", "systemd", "none"] | None = None
