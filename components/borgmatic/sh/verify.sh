@@ -37,7 +37,7 @@ check_dump() {
 }
 @CHECKS@
 run_psql() {
-  /usr/bin/env -i HOME=@HOME@ @ENV@ @PSQL@ "$@"
+  /usr/bin/env -i HOME=@HOME@ PGCONNECT_TIMEOUT=10 @ENV@ @PSQL@ "$@"
 }
 @COVERAGE_LIB@
 @COVERAGE@

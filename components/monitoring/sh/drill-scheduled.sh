@@ -73,7 +73,7 @@ now=$(date +%s)
 
 # coverage, as at pulumi up: a database on a backed-up server that is not backed up is reported
 run_psql() {
-  @PSQL@ "$@"
+  PGCONNECT_TIMEOUT=10 @PSQL@ "$@"
 }
 @COVERAGE_LIB@
 {
