@@ -44,8 +44,7 @@ from components.borgmatic.plan import (
     pgpass_block,
     plan_backup,
 )
-from components.config.base import ConfigError
-from components.monitoring.config import resolved_problems
+from components.monitoring.deliver import monitored_file
 from components.monitoring.plan import coverage_calls, parse_uncovered
 from components.outputs import RENDER_FILES
 from components.remote.command import RemoteCommands, connection_args, digest
@@ -195,20 +194,16 @@ class BorgmaticHost(pulumi.ComponentResource):
         drill_scheduled: bool,
     ) -> remote.Command:
         """The borgmatic config; with monitoring secrets (a ping URL, a token) it is itself a secret."""
-        after = [self.preflight, self.host_check]
-        if not plan.config_secret:
-            return commands.file("config", cfg.resolved_config_path, plan.config_text, depends_on=after)
-        refs = cfg.monitoring.secret_refs()
-
-        def text(resolved: list[str]) -> str:
-            values = dict(zip(refs, resolved, strict=True))
-            problems = resolved_problems("pg-dr:backup.monitoring", cfg.monitoring, values)
-            if problems:
-                raise ConfigError(problems)
-            return borgmatic_config(cfg, values, drill_scheduled)
-
-        config = pulumi.Output.secret(pulumi.Output.all(*(secrets.get(r) for r in refs)).apply(text))
-        return commands.secret_file("config", cfg.resolved_config_path, config, depends_on=after)
+        return monitored_file(
+            commands,
+            "config",
+            cfg.resolved_config_path,
+            cfg.monitoring,
+            "pg-dr:backup.monitoring",
+            secrets,
+            lambda values: borgmatic_config(cfg, values, drill_scheduled),
+            depends_on=[self.preflight, self.host_check],
+        )
 
     def _pgpass(
         self, commands: RemoteCommands, cfg: BackupConfig, plan: BackupPlan, secrets: ResolvedSecrets

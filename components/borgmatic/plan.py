@@ -322,7 +322,6 @@ class BackupPlan:
     pgpass_entries: list[PgpassEntry]
     expected_dumps: list[ExpectedDump]
     pgpass_env: dict[str, str]
-    config_secret: bool  # the config holds monitoring secrets: delivered as a secret (borgmatic_config)
     report_text: str | None  # pg-dr-report (metrics, the run lock), when needed
 
     @property
@@ -355,6 +354,5 @@ def plan_backup(cfg: BackupConfig, drill_scheduled: bool = False) -> BackupPlan:
         pgpass_entries=pgpass_entries(cfg),
         expected_dumps=expected_dumps(cfg),
         pgpass_env=pgpass_env(cfg),
-        config_secret=bool(cfg.monitoring.secret_refs()),
         report_text=report_script(cfg) if needs_report(cfg, drill_scheduled) else None,
     )

@@ -23,9 +23,8 @@ from pulumi_command import remote
 from components.borgmatic.component import install_schedule
 from components.borgmatic.config import BackupConfig
 from components.borgmatic.plan import REDACTED, WEEKDAYS, Job, job_files, pgpass_env, run_path
-from components.config.base import ConfigError
 from components.drill.config import DrillConfig
-from components.monitoring.config import resolved_problems
+from components.monitoring.deliver import monitored_file
 from components.monitoring.plan import drill_wrapper, drill_wrapper_path
 from components.outputs import RENDER_FILES, host_file
 from components.remote.command import RemoteCommands
@@ -70,19 +69,17 @@ class ScheduledDrill(pulumi.ComponentResource):
         refs = drill.monitoring.secret_refs()
         review = wrapper_text(drill, backup, dict.fromkeys(refs, REDACTED))
         path = drill_wrapper_path(backup)
-        if refs:
-
-            def text(resolved: list[str]) -> str:
-                values = dict(zip(refs, resolved, strict=True))
-                problems = resolved_problems("pg-dr:drill.monitoring", drill.monitoring, values)
-                if problems:
-                    raise ConfigError(problems)
-                return wrapper_text(drill, backup, values)
-
-            secret = pulumi.Output.all(*(args.secrets.get(r) for r in refs)).apply(text)
-            wrapper = commands.secret_file("wrapper", path, secret, depends_on=args.run_after, mode="700")
-        else:
-            wrapper = commands.file("wrapper", path, review, depends_on=args.run_after, mode="700")
+        wrapper = monitored_file(
+            commands,
+            "wrapper",
+            path,
+            drill.monitoring,
+            "pg-dr:drill.monitoring",
+            args.secrets,
+            lambda values: wrapper_text(drill, backup, values),
+            depends_on=args.run_after,
+            mode="700",
+        )
         self.deliveries = [wrapper]
 
         job = drill_job(drill, backup)
