@@ -114,6 +114,8 @@ class BorgmaticHost(pulumi.ComponentResource):
             )
         pgpass_digest = self._pgpass(commands, cfg, plan, args.secrets)
         self._schedule(commands, cfg, plan)
+        if cfg.frequent:
+            self._frequent(commands, cfg, plan, args.secrets)
 
         # CNPG applies a new role or password after the apply returns: wait (bounded) until it logs in
         self.login_wait = None
@@ -225,6 +227,28 @@ class BorgmaticHost(pulumi.ComponentResource):
             )
         )
         return pulumi.Output.secret(block.apply(digest))
+
+    def _frequent(
+        self, commands: RemoteCommands, cfg: BackupConfig, plan: BackupPlan, secrets: ResolvedSecrets
+    ) -> None:
+        """The frequent config (``databases[].every``) and its schedule, beside the nightly one."""
+        self.deliveries.append(
+            monitored_file(
+                commands,
+                "frequent-config",
+                cfg.frequent_config_path,
+                cfg.monitoring,
+                "pg-dr:backup.monitoring",
+                secrets,
+                lambda values: borgmatic_config(cfg, values, frequent=True),
+                depends_on=[self.preflight, self.host_check],
+            )
+        )
+        sched = cfg.schedule
+        install_schedule(
+            sched.kind, sched.launchctl_path, sched.systemctl_path, cfg.frequent_label, plan.frequent_schedule_files,
+            lambda suffix, path, text, **hooks: self._deliver(commands, f"frequent-{suffix}", path, text, **hooks),
+        )  # fmt: skip
 
     def _schedule(self, commands: RemoteCommands, cfg: BackupConfig, plan: BackupPlan) -> None:
         sched = cfg.schedule

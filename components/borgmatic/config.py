@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import posixpath
 import re
 from typing import Annotated, Literal
@@ -47,6 +48,11 @@ DEFAULT_BORG_COMPRESSION = "zstd,3"
 # match that keeps prune/check/list of either config off the other's archives (see README).
 DEFAULT_ARCHIVE_NAME_FORMAT = "pg-dr-{hostname}-{now:%Y-%m-%dT%H:%M:%S.%f}"
 DEFAULT_MATCH_ARCHIVES = "sh:pg-dr-*"
+# The frequent config's archives (databases[].every): a prefix pg-dr's nightly match never matches, so
+# neither config's prune ever counts (or deletes) the other's archives; kept per hour for two days.
+FREQUENT_ARCHIVE_NAME_FORMAT = "pgdr-frequent-{hostname}-{now:%Y-%m-%dT%H:%M:%S.%f}"
+FREQUENT_MATCH_ARCHIVES = "sh:pgdr-frequent-*"
+FREQUENT_KEEP_HOURLY = 48
 _MATCH_ALL = frozenset({"*", "sh:*", "re:.*", "re:", "sh:**"})
 
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -119,6 +125,12 @@ class DatabaseConfig(Model):
     format: Literal["custom", "directory", "tar", "plain"] = DEFAULT_DUMP_FORMAT
     compression: Annotated[str | int | None, AfterValidator(_dump_compression)] = DEFAULT_DUMP_COMPRESSION
     restore_jobs: int | None = Field(default=DEFAULT_RESTORE_JOBS, ge=1)
+    # RPO below a day: also dumped by the frequent schedule (pg-dr's second config in the same repository)
+    every: Literal["1h", "2h", "3h", "4h", "6h", "8h", "12h"] | None = None
+
+    @property
+    def every_hours(self) -> int | None:
+        return int(self.every.removesuffix("h")) if self.every else None
 
     @model_validator(mode="after")
     def _restore_jobs_need_archive_format(self) -> DatabaseConfig:
@@ -252,9 +264,49 @@ class BackupConfig(Model):
         for where, _, line in password_conflicts(self.pgpass_lines()):
             problems.append((where, f"differs from another entry for {line}"))
         problems += _path_collisions(self)
+        problems += self._frequent_problems()
         if problems:
             raise _NestedProblems(problems)
         return self
+
+    def _frequent_problems(self) -> list[tuple[str, str]]:
+        frequent = [(i, db) for i, db in enumerate(self.databases) if db.every is not None]
+        if not frequent:
+            return []
+        problems: list[tuple[str, str]] = []
+        first_i, first = frequent[0]
+        for i, db in frequent[1:]:
+            if db.every != first.every:
+                problems.append(
+                    (f"databases[{i}].every", f"{db.every} differs from databases[{first_i}].every {first.every}: "
+                     "one frequent schedule per stack")
+                )  # fmt: skip
+        if self.schedule.kind not in ("launchd", "systemd"):
+            problems.append(
+                (f"databases[{first_i}].every", "needs pg-dr's own schedule (schedule.kind launchd or systemd)")
+            )
+        sample = FREQUENT_ARCHIVE_NAME_FORMAT.split("{", 1)[0] + "host-2026-01-01T00:00:00.000000"
+        kind, _, pattern = self.match_archives.partition(":")
+        if kind == "sh" and fnmatch.fnmatchcase(sample, pattern):
+            problems.append(
+                ("matchArchives", f"matches the frequent config's archives ({sample}): each prune would remove "
+                 "the other's archives")
+            )  # fmt: skip
+        return problems
+
+    @property
+    def frequent(self) -> list[DatabaseConfig]:
+        """The databases with ``every`` (dumped by the frequent schedule too)."""
+        return [db for db in self.databases if db.every is not None]
+
+    @property
+    def frequent_config_path(self) -> str:
+        """The frequent config: outside borgmatic's directories (a bare ``borgmatic`` never runs it)."""
+        return f"{self.home_dir}/.config/pg-dr/borgmatic-frequent.yaml"
+
+    @property
+    def frequent_label(self) -> str:
+        return f"{self.schedule.label}.frequent"
 
     def pgpass_lines(self) -> list[tuple[str, PgpassLine, SecretRef | None]]:
         """``(key path, pgpass line, password reference)`` of every database."""
@@ -336,7 +388,9 @@ def _path_collisions(cfg: BackupConfig) -> list[tuple[str, str]]:
     other), nor a program it runs. macOS file systems are case-insensitive by default, so a launchd host
     compares paths casefolded."""
     fold = str.casefold if cfg.schedule.kind == "launchd" else str
+    frequent = cfg.frequent_config_path if any(db.every for db in cfg.databases) else None
     written = [
+        *((("databases[].every", frequent),) if frequent else ()),
         ("configPath", cfg.resolved_config_path),
         ("pgpassPath", cfg.resolved_pgpass_path),
         *(("schedule.label", path) for path in schedule_unit_paths(cfg)),

@@ -21,12 +21,20 @@ from dataclasses import dataclass
 
 import yaml
 
-from components.borgmatic.config import BackupConfig, DatabaseConfig, unit_paths
+from components.borgmatic.config import (
+    FREQUENT_ARCHIVE_NAME_FORMAT,
+    FREQUENT_KEEP_HOURLY,
+    FREQUENT_MATCH_ARCHIVES,
+    BackupConfig,
+    DatabaseConfig,
+    unit_paths,
+)
 from components.monitoring.plan import (
     CURL,
     Values,
     borgmatic_commands,
     borgmatic_monitoring,
+    locked,
     needs_report,
     report_script,
 )
@@ -105,37 +113,52 @@ def _database_entry(cfg: BackupConfig, db: DatabaseConfig) -> dict[str, object]:
     return entry
 
 
-def borgmatic_config(cfg: BackupConfig, values: Values | None = None, drill_scheduled: bool = False) -> str:
+def borgmatic_config(
+    cfg: BackupConfig, values: Values | None = None, drill_scheduled: bool = False, frequent: bool = False
+) -> str:
     """The borgmatic 2.x configuration file, deterministic for a given config.
 
     ``values``: the monitoring secrets (reference -> value); default: ``[redacted]`` (the review copy).
+    ``frequent``: the frequent config instead (``databases[].every``): only those databases, its own
+    archive names and match, hourly retention, no checks, and only ntfy's fail notification of the
+    monitoring (a success ping every hour would hide a missed night from a Healthchecks check).
     """
     if values is None:
         values = dict.fromkeys(cfg.monitoring.secret_refs(), REDACTED)
+    databases = cfg.frequent if frequent else cfg.databases
     doc: dict[str, object] = {
         "local_path": cfg.borg_path,
         "repositories": [{"path": r.path, "label": r.label} for r in cfg.repositories],
         # pg-dr's archives only: another config's prune/check in the same repository never matches
         # these, and this config's never matches theirs (borgmatic passes --match-archives to borg).
-        "archive_name_format": cfg.archive_name_format,
-        "match_archives": cfg.match_archives,
+        "archive_name_format": FREQUENT_ARCHIVE_NAME_FORMAT if frequent else cfg.archive_name_format,
+        "match_archives": FREQUENT_MATCH_ARCHIVES if frequent else cfg.match_archives,
     }
     if cfg.lock_wait is not None:
         doc["lock_wait"] = cfg.lock_wait
     # its own runtime base: another config's run never removes this one's dumps in progress (nor the reverse)
-    doc["user_runtime_directory"] = cfg.resolved_runtime_directory
+    doc["user_runtime_directory"] = cfg.resolved_runtime_directory + ("-frequent" if frequent else "")
     if cfg.encryption_passcommand:
         doc["encryption_passcommand"] = cfg.encryption_passcommand
     doc["compression"] = cfg.compression
-    for key in ("keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"):
-        value = getattr(cfg.retention, key)
-        if value is not None:
-            doc[key] = value
-    if cfg.checks:
-        doc["checks"] = [{"name": c.name, "frequency": c.frequency} for c in cfg.checks]
-    doc["postgresql_databases"] = [_database_entry(cfg, db) for db in cfg.databases]
-    doc |= borgmatic_monitoring(cfg.monitoring, values, f"pg-dr backup on {cfg.host}")
-    hooks = borgmatic_commands(cfg, drill_scheduled)
+    if frequent:
+        doc["keep_hourly"] = FREQUENT_KEEP_HOURLY
+    else:
+        for key in ("keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"):
+            value = getattr(cfg.retention, key)
+            if value is not None:
+                doc[key] = value
+        if cfg.checks:
+            doc["checks"] = [{"name": c.name, "frequency": c.frequency} for c in cfg.checks]
+    doc["postgresql_databases"] = [_database_entry(cfg, db) for db in databases]
+    monitoring = cfg.monitoring
+    if frequent:
+        monitoring = monitoring.model_copy(update={"healthchecks": None, "uptime_kuma": None})
+        if monitoring.ntfy is not None:
+            monitoring = monitoring.model_copy(update={"ntfy": monitoring.ntfy.model_copy(update={"states": ["fail"]})})
+    what = f"pg-dr {'frequent ' if frequent else ''}backup on {cfg.host}"
+    doc |= borgmatic_monitoring(monitoring, values, what)
+    hooks = borgmatic_commands(cfg, frequent or locked(cfg, drill_scheduled), databases)
     if hooks:
         doc["commands"] = hooks
     return HEADER + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
@@ -190,6 +213,7 @@ class Job:
     weekday: int | None  # None: every day; 0 (or 7) Sunday .. 6 Saturday
     what: str  # for the units' descriptions, e.g. "borgmatic backup"
     key: str  # the config key that sets it, for the "edit the stack config" mark
+    every_hours: int | None = None  # every N hours (N divides 24) from ``hour``, instead of once a day
 
 
 def borgmatic_argv(cfg: BackupConfig) -> list[str]:
@@ -200,18 +224,42 @@ def borgmatic_argv(cfg: BackupConfig) -> list[str]:
 def backup_job(cfg: BackupConfig) -> Job:
     s = cfg.schedule
     env = {"PATH": run_path(cfg), **pgpass_env(cfg)}
-    return Job(s.label, borgmatic_argv(cfg), env, cfg.home_dir, s.hour, s.minute, None, "borgmatic backup", "backup")
+    return Job(
+        s.label, borgmatic_argv(cfg), env, cfg.home_dir, s.hour, s.minute, None, "borgmatic backup", "backup.schedule"
+    )
+
+
+def frequent_argv(cfg: BackupConfig) -> list[str]:
+    """What the frequent schedule runs: its config's create, prune and compact (checks stay nightly)."""
+    return [cfg.borgmatic_path, "--config", cfg.frequent_config_path, "--verbosity", "1", "create", "prune", "compact"]
+
+
+def frequent_job(cfg: BackupConfig) -> Job:
+    """Every ``databases[].every`` hours, at half past the backup's minute (never at the nightly's minute)."""
+    s = cfg.schedule
+    every = cfg.frequent[0].every_hours
+    assert every is not None
+    env = {"PATH": run_path(cfg), **pgpass_env(cfg)}
+    minute = (s.minute + 30) % 60
+    return Job(
+        cfg.frequent_label, frequent_argv(cfg), env, cfg.home_dir, s.hour % every, minute, None,
+        "borgmatic frequent backup", "backup.databases[].every", every,
+    )  # fmt: skip
 
 
 def _mark(job: Job) -> str:
-    return f"{OWNER_MARK} (pg-dr:{job.key}.schedule): edit the stack config, not this file."
+    return f"{OWNER_MARK} (pg-dr:{job.key}): edit the stack config, not this file."
 
 
 def launchd_plist(job: Job) -> str:
     logs = posixpath.join(job.home_dir, "Library", "Logs", f"{job.label}.log")
-    calendar: dict[str, int] = {"Hour": job.hour, "Minute": job.minute}
+    calendar: dict[str, int] | list[dict[str, int]] = {"Hour": job.hour, "Minute": job.minute}
     if job.weekday is not None:
-        calendar["Weekday"] = job.weekday
+        calendar["Weekday"] = job.weekday  # type: ignore[index]
+    if job.every_hours == 1:
+        calendar = {"Minute": job.minute}  # launchd: every hour
+    elif job.every_hours is not None:
+        calendar = [{"Hour": h, "Minute": job.minute} for h in range(job.hour % job.every_hours, 24, job.every_hours)]
     doc = {
         "Label": job.label,
         "ProgramArguments": job.argv,
@@ -245,6 +293,10 @@ WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 def on_calendar(job: Job) -> str:
     """systemd's OnCalendar for the job's time (and weekday)."""
     day = f"{WEEKDAYS[job.weekday]} " if job.weekday is not None else ""
+    if job.every_hours == 1:
+        return f"*-*-* *:{job.minute:02d}:00"
+    if job.every_hours is not None:
+        return f"*-*-* {job.hour % job.every_hours:02d}/{job.every_hours}:{job.minute:02d}:00"
     return f"{day}*-*-* {job.hour:02d}:{job.minute:02d}:00"
 
 
@@ -296,6 +348,11 @@ def schedule_files(cfg: BackupConfig) -> list[ScheduleFile]:
     return job_files(cfg.schedule.kind, backup_job(cfg))
 
 
+def frequent_schedule_files(cfg: BackupConfig) -> list[ScheduleFile]:
+    """The frequent schedule's files (``databases[].every``; the config requires kind launchd or systemd)."""
+    return job_files(cfg.schedule.kind, frequent_job(cfg)) if cfg.frequent else []
+
+
 # ------------------------------------------------------------------------------------------- archives
 @dataclass(frozen=True)
 class ExpectedDump:
@@ -323,6 +380,8 @@ class BackupPlan:
     expected_dumps: list[ExpectedDump]
     pgpass_env: dict[str, str]
     report_text: str | None  # pg-dr-report (metrics, the run lock), when needed
+    frequent_config_text: str | None  # the frequent config (databases[].every), review copy
+    frequent_schedule_files: list[ScheduleFile]
 
     @property
     def content_triggers(self) -> list[str]:
@@ -338,6 +397,10 @@ class BackupPlan:
         files = {host_file(host, "borgmatic.yaml"): self.config_text}
         if self.report_text is not None:
             files[host_file(host, "pg-dr-report")] = self.report_text
+        if self.frequent_config_text is not None:
+            files[host_file(host, "borgmatic-frequent.yaml")] = self.frequent_config_text
+        for f in self.frequent_schedule_files:
+            files[host_file(host, f.unit)] = f.text
         if self.pgpass_entries:
             files[host_file(host, "pgpass")] = redacted_pgpass_block(self.pgpass_entries)
         for f in self.schedule_files:
@@ -355,4 +418,6 @@ def plan_backup(cfg: BackupConfig, drill_scheduled: bool = False) -> BackupPlan:
         expected_dumps=expected_dumps(cfg),
         pgpass_env=pgpass_env(cfg),
         report_text=report_script(cfg) if needs_report(cfg, drill_scheduled) else None,
+        frequent_config_text=borgmatic_config(cfg, frequent=True) if cfg.frequent else None,
+        frequent_schedule_files=frequent_schedule_files(cfg),
     )

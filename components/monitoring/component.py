@@ -46,7 +46,15 @@ def drill_job(drill: DrillConfig, backup: BackupConfig) -> Job:
     env = {"PATH": run_path(backup), **pgpass_env(backup)}
     argv = [drill_wrapper_path(backup)]
     return Job(
-        sched.label, argv, env, backup.home_dir, sched.hour, sched.minute, sched.weekday, "pg-dr restore drill", "drill"
+        sched.label,
+        argv,
+        env,
+        backup.home_dir,
+        sched.hour,
+        sched.minute,
+        sched.weekday,
+        "pg-dr restore drill",
+        "drill.schedule",
     )
 
 

@@ -18,7 +18,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from components.borgmatic.config import BackupConfig
+from components.borgmatic.config import BackupConfig, DatabaseConfig
 from components.monitoring.config import MonitoringConfig
 from components.remote.shell import BARE_PATH, q, script
 from components.secrets.refs import SecretRef
@@ -74,23 +74,34 @@ def borgmatic_monitoring(mon: MonitoringConfig, values: Values, what: str) -> di
 
 
 def needs_report(cfg: BackupConfig, drill_scheduled: bool) -> bool:
-    """Whether the backup host gets ``pg-dr-report`` (metrics, or the lock shared with a scheduled drill)."""
-    return cfg.metrics is not None or drill_scheduled
+    """Whether the backup host gets ``pg-dr-report`` (metrics, or the lock shared by several schedules)."""
+    return cfg.metrics is not None or locked(cfg, drill_scheduled)
 
 
-def borgmatic_commands(cfg: BackupConfig, drill_scheduled: bool) -> list[dict[str, object]]:
-    """borgmatic command hooks: the run lock around pg-dr's config (with a scheduled drill), the metric."""
+def locked(cfg: BackupConfig, drill_scheduled: bool) -> bool:
+    """Whether pg-dr's configs take the run lock: when another schedule (a drill, the frequent backup)
+    uses the same repository."""
+    return drill_scheduled or bool(cfg.frequent)
+
+
+def backup_labels(databases: Sequence[DatabaseConfig]) -> list[str]:
+    """The metric labels of each database (``database="name",server="host:port"``)."""
+    return [labels(database=db.name, server=f"{db.hostname}:{db.port}") for db in databases]
+
+
+def borgmatic_commands(cfg: BackupConfig, lock: bool, databases: Sequence[DatabaseConfig]) -> list[dict[str, object]]:
+    """borgmatic command hooks: the run lock around the config (``lock``), the success metric of
+    ``databases`` (with metrics)."""
     report = shlex.quote(cfg.report_path)
     actions = ["create", "prune", "compact", "check"]
     hooks: list[dict[str, object]] = []
-    if drill_scheduled:
+    if lock:
         # "$PPID" is borgmatic itself (the hook's shell is its child): the lock names the run that holds it
         hooks.append({"before": "configuration", "when": list(actions), "run": [f'{report} lock "$PPID"']})
     if cfg.metrics is not None:
-        hooks.append(
-            {"after": "configuration", "when": ["create"], "states": ["finish"], "run": [f"{report} backup-ok"]}
-        )
-    if drill_scheduled:
+        ok = " ".join([f"{report} backup-ok", *(shlex.quote(x) for x in backup_labels(databases))])
+        hooks.append({"after": "configuration", "when": ["create"], "states": ["finish"], "run": [ok]})
+    if lock:
         hooks.append(
             {
                 "after": "configuration",
@@ -147,11 +158,7 @@ def labels(**pairs: str) -> str:
 
 
 def report_script(cfg: BackupConfig) -> str:
-    metric = "    metric pgdr_backup_last_success_timestamp_seconds"
-    backup_ok = "\n".join(
-        f'{metric} {q(labels(database=db.name, server=f"{db.hostname}:{db.port}"))} "$now"' for db in cfg.databases
-    )
-    return script(SH, "report.sh", BARE_PATH=":".join(BARE_PATH), LIB=_lib(cfg), BACKUP_OK=backup_ok)
+    return script(SH, "report.sh", BARE_PATH=":".join(BARE_PATH), LIB=_lib(cfg))
 
 
 def _curl_string(value: str) -> str:

@@ -3,7 +3,7 @@
 # pg-dr-report: what borgmatic's command hooks run for pg-dr's config (components/monitoring).
 #   pg-dr-report lock PID      take the run lock for borgmatic's process PID (wait, bounded)
 #   pg-dr-report unlock PID    release it
-#   pg-dr-report backup-ok     every configured database's last successful backup is now
+#   pg-dr-report backup-ok LABELS...   the last successful backup of each database (its metric labels) is now
 #   pg-dr-report metric NAME LABELS VALUE   set one metric (the verification at up)
 set -u
 PATH=@BARE_PATH@
@@ -14,9 +14,12 @@ case ${1:-} in
   unlock) lock_release "$2" ;;
   backup-ok)
     now=$(date +%s)
-@BACKUP_OK@ ;;
+    shift
+    for labels in "$@"; do
+      metric pgdr_backup_last_success_timestamp_seconds "$labels" "$now"
+    done ;;
   metric) metric "$2" "$3" "$4" ;;
   *)
-    echo "usage: pg-dr-report lock PID | unlock PID | backup-ok" >&2
+    echo "usage: pg-dr-report lock PID | unlock PID | backup-ok LABELS... | metric NAME LABELS VALUE" >&2
     exit 2 ;;
 esac
