@@ -6,6 +6,7 @@ file the wrapper writes."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import plistlib
 import shlex
@@ -233,3 +234,32 @@ def test_the_scheduled_drill_reports_a_database_that_is_not_backed_up(
         (success,) = [p for p in hc.requests if p.path == "/ping/drill"]
         assert notice in success.body
     assert "pgdr_backup_uncovered_databases 1" in (tmp_path / "textfile" / "pg-dr.prom").read_text().splitlines()
+
+
+@pytest.mark.parametrize("every", ["1h", "6h"])
+def test_the_frequent_config_and_units_pass_borgmatic_and_systemd(tmp_path: Path, every: str) -> None:
+    require_tool("systemd-analyze", "systemd")
+    config = _drill_stack(tmp_path, "systemd")
+    config["pg-dr:backup"]["databases"][0]["every"] = every
+    files = _files(config, tmp_path)
+    frequent = tmp_path / "frequent.yaml"
+    frequent.write_text(files["borgmatic-frequent.yaml"])
+    proc = subprocess.run([BORGMATIC, "config", "validate", "-c", str(frequent)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    units = []
+    for name in ("io.pg-dr.borgmatic.frequent.service", "io.pg-dr.borgmatic.frequent.timer"):
+        units.append(tmp_path / name)
+        units[-1].write_text(files[name])
+    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", *map(str, units)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    calendar = next(
+        line for line in files["io.pg-dr.borgmatic.frequent.timer"].splitlines() if line.startswith("OnCalendar=")
+    )
+    proc = subprocess.run(
+        ["systemd-analyze", "calendar", "--iterations=3", calendar.split("=", 1)[1]], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    hours = int(every.removesuffix("h"))
+    times = [line.split()[-2] for line in proc.stdout.splitlines() if "Next elapse" in line or "Iter." in line]
+    gaps = {(int(b[:2]) - int(a[:2])) % 24 for a, b in itertools.pairwise(times)}
+    assert gaps == {hours} and all(t.endswith(":45:00") for t in times), proc.stdout
