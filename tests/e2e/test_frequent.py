@@ -112,7 +112,5 @@ def test_nightly_and_hourly_never_remove_each_others_archives(
     assert f'pgdr_backup_last_success_timestamp_seconds{{database="wiki",server="127.0.0.1:{pg.port}"}}' in metrics
     # what an hourly run adds: borg deduplicates the unchanged part of the dump
     dump = int(pg.scalar("SELECT pg_database_size('miniflux')"))
-    print(
-        f"\nfrequent run after a day's churn added {added} bytes to the repository of {before} bytes (database {dump} bytes)"
-    )
+    print(f"\nfrequent run after a day's churn added {added} bytes to a repository of {before} (database {dump})")
     assert 0 < added < before / 2
