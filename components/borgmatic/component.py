@@ -140,6 +140,7 @@ class BorgmaticHost(pulumi.ComponentResource):
                 coverage=coverage_calls(cfg),
                 psql=posixpath.join(cfg.pg_bin_dir, "psql"),
                 report=cfg.report_path if plan.report_text is not None and cfg.metrics is not None else None,
+                more_configs=[cfg.frequent_config_path] if cfg.frequent else [],
             )
             self.verify = commands.command(
                 "verify",

@@ -79,12 +79,14 @@ def verify(
     coverage: str = "",
     psql: str = "psql",
     report: str | None = None,
+    more_configs: Sequence[str] = (),
 ) -> str:
     """Validate the config, run a backup, and check every repository's latest archive holds every dump.
 
     ``coverage``: the coverage checks (:func:`components.monitoring.plan.coverage_calls`): a database on a
     backed-up server that is not configured is reported, and counted in the ``pgdr_backup_uncovered_databases``
-    metric through ``report`` (pg-dr-report) when given.
+    metric through ``report`` (pg-dr-report) when given. ``more_configs`` (the frequent config) are
+    validated too.
 
     ``repositories`` are labels. borgmatic runs with the bare PATH of a LaunchAgent, so a binary not
     configured by absolute path fails here, not at 2 a.m.
@@ -106,6 +108,12 @@ def verify(
         DUMP_PREFIX=DUMP_PREFIX,
         CHECKS="\n".join(lines),
         PSQL=q(psql),
+        VALIDATE_MORE="\n".join(
+            f"config={q(path)}\nif ! bm config validate; then\n"
+            f'  echo "pg-dr verify: borgmatic config validate failed for $config" >&2\n  exit 1\nfi\n'
+            f"config={q(config_path)}"
+            for path in more_configs
+        ),
         COVERAGE_LIB=coverage_lib(),
         COVERAGE=coverage,
         METRIC=(

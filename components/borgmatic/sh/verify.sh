@@ -15,6 +15,7 @@ if ! bm config validate; then
   echo "pg-dr verify: borgmatic config validate failed for $config" >&2
   exit 1
 fi
+@VALIDATE_MORE@
 if ! bm create; then
   echo "pg-dr verify: borgmatic create failed for $config" >&2
   exit 1

@@ -96,3 +96,12 @@ def test_no_every_changes_nothing() -> None:
     files = render_config(config).render_files()
     assert not any("frequent" in path for path in files)
     assert "commands:" not in files[f"{HOST}/borgmatic.yaml"]
+
+
+def test_the_verification_validates_the_frequent_config_too() -> None:
+    render = render_config(_config("2h"))
+    script = render.one("command:remote:Command", "borgmatic-verify").inputs["create"]
+    assert (
+        "config=/Users/erichblume/.config/pg-dr/borgmatic-frequent.yaml\\nif ! bm config validate" in repr(script)
+        or "config=/Users/erichblume/.config/pg-dr/borgmatic-frequent.yaml\nif ! bm config validate" in script
+    )
