@@ -161,7 +161,9 @@ mv -f "$work/history" "$history"
 if [ "$verdict" = OK ]; then
   metric pgdr_drill_last_ok "" 1
   metric pgdr_drill_last_success_timestamp_seconds "" "$now"
-  metric pgdr_drill_restore_seconds "" "$seconds"
+  if [ -n "$seconds" ]; then
+    metric pgdr_drill_restore_seconds "" "$seconds"
+  fi
   metric pgdr_drill_verified_archive_timestamp_seconds "database=\"$database\"" "$archive_epoch"
   message="pg-dr drill OK on $host: $database from $archive restored in ${seconds}s"
   printf '%s\n' "$message" >"$work/body"

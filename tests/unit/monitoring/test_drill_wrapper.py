@@ -192,3 +192,14 @@ def test_history_keeps_the_last_100(tmp_path: Path) -> None:
         assert _run(tmp_path, "/bin/dash", hc).returncode == 0
     history = _history(tmp_path)
     assert len(history) == 100 and history[0] == {"n": 1} and history[-1]["ok"] is True
+
+
+def test_an_ok_result_without_restore_seconds_writes_no_empty_sample(tmp_path: Path) -> None:
+    result = json.loads(_result().removeprefix("pg-dr-drill: OK "))
+    del result["restoreSeconds"]
+    _fake_drill(tmp_path, "cat <<'END'\npg-dr-drill: OK " + json.dumps(result) + "\nEND\n")
+    with PingServer() as hc:
+        assert _run(tmp_path, "/bin/dash", hc).returncode == 0
+    text = (tmp_path / "textfile" / "pg-dr.prom").read_text()
+    assert all(len(line.split()) == 2 for line in text.splitlines() if not line.startswith("#")), text
+    assert "pgdr_drill_restore_seconds" not in text
