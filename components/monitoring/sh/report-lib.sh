@@ -5,34 +5,45 @@ lock=@LOCK@
 lock_wait=@LOCK_WAIT@
 metrics=@METRICS@
 
-lock_holder() {
-  ls -l "$lock" 2>/dev/null | sed -n -e 's/.* -> //p'
+# the pid a lock (a symlink naming its holder) names
+holder_of() {
+  ls -l "$1" 2>/dev/null | sed -n -e 's/.* -> //p'
 }
 
-# one pg-dr run at a time on its repositories (a backup, a drill): the lock is a symlink naming the
-# holder's pid; a holder that is gone is taken over; wait at most $lock_wait seconds, then fail loudly
-lock_take() {
-  mkdir -p "$state" || return 1
+# acquire LOCK PID WAIT WHO: make LOCK name PID; a holder that is gone is taken over; wait at most WAIT
+# seconds for a live one, then fail loudly naming it
+acquire() {
   waited=0
-  until ln -s "$1" "$lock" 2>/dev/null; do
-    holder=$(lock_holder)
+  until ln -s "$2" "$1" 2>/dev/null; do
+    holder=$(holder_of "$1")
     if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then
-      rm -f "$lock"
+      rm -f "$1"
       continue
     fi
-    if [ "$waited" -ge "$lock_wait" ]; then
-      printf '%s\n' "pg-dr: $2: another pg-dr run (pid ${holder:-unknown}) still holds $lock after ${lock_wait}s" >&2
+    if [ "$waited" -ge "$3" ]; then
+      printf '%s\n' "pg-dr: $4: another pg-dr run (pid ${holder:-unknown}) still holds $1 after ${3}s" >&2
       return 1
     fi
-    sleep 5
-    waited=$((waited + 5))
+    sleep 1
+    waited=$((waited + 1))
   done
 }
 
-lock_release() {
-  if [ "$(lock_holder)" = "$1" ]; then
-    rm -f "$lock"
+# release LOCK PID: only the holder's own lock
+release() {
+  if [ "$(holder_of "$1")" = "$2" ]; then
+    rm -f "$1"
   fi
+}
+
+# one pg-dr run at a time on its repositories (a backup, a drill)
+lock_take() {
+  mkdir -p "$state" || return 1
+  acquire "$lock" "$1" "$lock_wait" "$2"
+}
+
+lock_release() {
+  release "$lock" "$1"
 }
 
 # metric NAME LABELS VALUE: set one sample of the textfile (node_exporter's format), atomically: the new
@@ -45,7 +56,9 @@ metric() {
   if [ -n "$2" ]; then
     key="$1{$2}"
   fi
-  mtmp=$(mktemp "$mdir/.pg-dr-metrics.XXXXXXXX") || return 1
+  # writers (a backup, a drill, the verification at up) take turns: each rewrites the whole file
+  acquire "$mdir/.pg-dr-metrics.lock" "$$" 60 metrics || return 1
+  mtmp=$(mktemp "$mdir/.pg-dr-metrics.XXXXXXXX") || { release "$mdir/.pg-dr-metrics.lock" "$$"; return 1; }
   {
     if [ -f "$metrics" ]; then
       grep -v -e '^#' "$metrics" | awk -v k="$key" '$1 != k'
@@ -60,4 +73,5 @@ metric() {
     { last = n; print }' >"$mtmp"
   chmod 644 "$mtmp"
   mv -f "$mtmp" "$metrics"
+  release "$mdir/.pg-dr-metrics.lock" "$$"
 }
