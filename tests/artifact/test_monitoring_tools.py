@@ -81,6 +81,8 @@ def _fake_drill(home: Path) -> None:
 
 
 def _wrapper(home: Path, files: dict[str, str]) -> None:
+    require_tool("/usr/bin/curl", "curl")
+    require_tool("/usr/bin/perl", "perl")
     wrapper = home / ".local" / "bin" / "pg-dr-drill-scheduled"
     wrapper.write_text(files["pg-dr-drill-scheduled"])
     wrapper.chmod(0o700)

@@ -17,6 +17,7 @@ from components.borgmatic.config import BackupConfig
 from components.monitoring.config import MonitoringConfig
 from components.monitoring.plan import drill_wrapper
 from tests.support.ping_server import PingServer
+from tests.support.tools import require_tool
 
 SHELLS = ["/bin/dash", "/bin/posh", "/bin/bash"]
 
@@ -59,6 +60,9 @@ def _fake_drill(home: Path, body: str) -> None:
 
 
 def _run(home: Path, shell: str, hc: PingServer, rto: int | None = None, timeout: int = 60, **extra: object):
+    require_tool(shell, {"/bin/posh": "posh", "/bin/bash": "bash"}.get(shell, "dash"))
+    require_tool("/usr/bin/curl", "curl")
+    require_tool("/usr/bin/perl", "perl")
     cfg = _backup(home, **extra)
     mon = MonitoringConfig.model_validate(
         {

@@ -11,6 +11,7 @@ import pytest
 
 from components.borgmatic.config import BackupConfig
 from components.monitoring.plan import report_script
+from tests.support.tools import require_tool
 
 
 def _report(home: Path, **extra: object) -> Path:
@@ -36,6 +37,7 @@ def _report(home: Path, **extra: object) -> Path:
 
 @pytest.mark.parametrize("shell", ["/bin/dash", "/bin/posh", "/bin/bash"])
 def test_concurrent_metric_writers_lose_nothing(tmp_path: Path, shell: str) -> None:
+    require_tool(shell, {"/bin/posh": "posh", "/bin/bash": "bash"}.get(shell, "dash"))
     report = _report(tmp_path)
     env = {"HOME": str(tmp_path)}
     writers = [
