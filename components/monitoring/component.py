@@ -82,7 +82,6 @@ class ScheduledDrill(pulumi.ComponentResource):
             "wrapper",
             path,
             drill.monitoring,
-            "pg-dr:drill.monitoring",
             args.secrets,
             lambda values: wrapper_text(drill, backup, values),
             depends_on=args.run_after,

@@ -195,7 +195,7 @@ def resolved_problems(prefix: str, mon: MonitoringConfig, values: Mapping[Secret
     problems = []
     for key, value in mon.values():
         # an offline render without --resolve-secrets has the placeholder: nothing to check
-        if isinstance(value, SecretRef) and key in checks and values[value] != value.placeholder:
+        if isinstance(value, SecretRef) and key in checks and values.get(value, value.placeholder) != value.placeholder:
             problem = checks[key](values[value])
             if problem:
                 problems.append((f"{prefix}.{key}", f"the secret {value} {problem}"))

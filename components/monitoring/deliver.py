@@ -1,8 +1,9 @@
 """Deliver a file that may hold monitoring secrets (borgmatic's config, the drill's wrapper).
 
 Without a secret reference among the monitoring values the file is delivered like any other; with one,
-its text is computed from the resolved values (each checked: :func:`config.resolved_problems`) and
-delivered as a secret (:meth:`RemoteCommands.secret_file`: framed stdin, nothing logged).
+its text is computed from the resolved values (checked when they were resolved:
+``components.secrets.resolver``) and delivered as a secret (:meth:`RemoteCommands.secret_file`: framed
+stdin, nothing logged).
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from collections.abc import Callable, Sequence
 import pulumi
 from pulumi_command import remote
 
-from components.config.base import ConfigError
-from components.monitoring.config import MonitoringConfig, resolved_problems
+from components.monitoring.config import MonitoringConfig
 from components.monitoring.plan import Values
 from components.remote.command import RemoteCommands
 from components.secrets.resolver import ResolvedSecrets
@@ -24,24 +24,19 @@ def monitored_file(
     suffix: str,
     path: str,
     monitoring: MonitoringConfig,
-    key: str,
     secrets: ResolvedSecrets,
     render: Callable[[Values], str],
     *,
     depends_on: Sequence[pulumi.Resource],
     mode: str = "600",
 ) -> remote.Command:
-    """``render(values)`` delivered to ``path``; ``key`` names the monitoring section in errors."""
+    """``render(values)`` delivered to ``path``."""
     refs = monitoring.secret_refs()
     if not refs:
         return commands.file(suffix, path, render({}), depends_on=depends_on, mode=mode)
 
     def text(resolved: list[str]) -> str:
-        values = dict(zip(refs, resolved, strict=True))
-        problems = resolved_problems(key, monitoring, values)
-        if problems:
-            raise ConfigError(problems)
-        return render(values)
+        return render(dict(zip(refs, resolved, strict=True)))
 
     secret = pulumi.Output.secret(pulumi.Output.all(*(secrets.get(r) for r in refs)).apply(text))
     return commands.secret_file(suffix, path, secret, depends_on=depends_on, mode=mode)
