@@ -113,4 +113,4 @@ def test_nightly_and_hourly_never_remove_each_others_archives(
     # what an hourly run adds: borg deduplicates the unchanged part of the dump
     dump = int(pg.scalar("SELECT pg_database_size('miniflux')"))
     print(f"\nfrequent run after a day's churn added {added} bytes to a repository of {before} (database {dump})")
-    assert 0 < added < before / 2
+    assert 0 < added < before  # deduplicated: less than another copy of the repository's first backup

@@ -17,7 +17,11 @@ acquire() {
   until ln -s "$2" "$1" 2>/dev/null; do
     holder=$(holder_of "$1")
     if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then
-      rm -f "$1"
+      # gone: but it may have released the lock and another taken it since we read it; remove only a lock
+      # that still names the dead holder
+      if [ "$(holder_of "$1")" = "$holder" ]; then
+        rm -f "$1"
+      fi
       continue
     fi
     if [ "$waited" -ge "$3" ]; then
