@@ -187,11 +187,11 @@ class _RecordingMonitor(MockMonitor):
     exist"); without it (``pg-dr render``: no cluster) the SDK's mock echoes the read's inputs, which
     carry no ``metadata``, and the program's live checks have nothing to compare."""
 
-    def __init__(self, mocks: Mocks, live: LiveReader | None = None):
+    def __init__(self, mocks: Mocks):
         super().__init__(mocks)
         self.recorded: list[RegisteredResource] = []
         self.outputs: dict[str, dict[str, Any]] = {}
-        self.live = live
+        self.live: LiveReader | None = None
         self.reads: list[tuple[str, str]] = []
 
     # The SDK's MockMonitor gives each RPC worker thread an event loop (sync_await._ensure_event_loop) and
@@ -433,7 +433,8 @@ def run_under_mocks(
     live: LiveReader | None = None,
 ) -> Render:
     started = time.perf_counter()
-    monitor = _RecordingMonitor(_ProviderMocks(), live)
+    monitor = _RecordingMonitor(_ProviderMocks())
+    monitor.live = live
     handler = _CollectingHandler()
     logger = logging.getLogger(f"pg-dr.render.{stack}")
     logger.addHandler(handler)

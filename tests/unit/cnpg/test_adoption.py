@@ -213,7 +213,7 @@ def test_database_role_mode_refuses_a_role_still_inline_in_the_cluster() -> None
         _prod(world, mode="databaseRole")
     assert "already managed by the CNPG cluster" in str(refused.value)
     # control: CNPG marks the DatabaseRole applied=false and the up waits for it until it times out
-    with pytest.raises(KubeApplyError, match="timed out waiting for .*already managed by the CNPG cluster"):
+    with pytest.raises(KubeApplyError, match=r"timed out waiting for .*already managed by the CNPG cluster"):
         world.apply(_prod(mode="databaseRole"))
     # once ArgoCD's manifest drops the inline roles, the DatabaseRoles apply
     fresh = _homelab()
