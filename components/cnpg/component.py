@@ -229,7 +229,8 @@ class CnpgRoles(pulumi.ComponentResource):
                     "every difference in the same up)",
                     problems,
                     "Make the live object and the stack config agree first; pg-dr never overwrites an adopted "
-                    "object (docs/brownfield.md).",
+                    "object. If an earlier up already adopted it, remove it from pg-dr:cluster.adopt "
+                    "(docs/brownfield.md).",
                 )
 
         state = pulumi.Output.all(metadata=live.metadata, spec=live.spec, data=live.data, type=live.type)

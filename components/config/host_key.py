@@ -82,5 +82,5 @@ def rsa_pin_problem(host: str) -> str:
     """Why an ``ssh-rsa`` pin cannot work, and the command that prints the key to pin instead."""
     return (
         "an ssh-rsa pin makes pulumi-command offer only the SHA-1 ssh-rsa signature, which OpenSSH 8.8 and later "
-        f"refuse (\"no common algorithm\"): pin the host's ed25519 key, `ssh-keyscan -t ed25519 {host}` prints it"
+        f'refuse ("no common algorithm"): pin the host\'s ed25519 key, `ssh-keyscan -t ed25519 {host}` prints it'
     )

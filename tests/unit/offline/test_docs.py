@@ -11,7 +11,7 @@ CHECKOUT = Path(__file__).resolve().parents[3]
 PATH = re.compile(r"\b(?:components|offline|policy|tests|bench|\.ci)/[A-Za-z0-9_./-]*[A-Za-z0-9_/]")
 
 
-@pytest.mark.parametrize("doc", ["README.md", "bench/README.md"])
+@pytest.mark.parametrize("doc", ["README.md", "bench/README.md", "docs/brownfield.md"])
 def test_every_repository_path_named_exists(doc: str) -> None:
     text = (CHECKOUT / doc).read_text()
     named = {m.group(0) for m in PATH.finditer(text)}
@@ -51,6 +51,13 @@ def test_readme_render_table_lists_every_kind_of_file_render_writes() -> None:
 
 def test_readme_keeps_the_brownfield_heading() -> None:
     assert "\n## Deploying onto an existing host\n" in (CHECKOUT / "README.md").read_text()
+
+
+def test_brownfield_doc_exists_where_the_prod_stack_points() -> None:
+    assert "docs/brownfield.md" in (CHECKOUT / "Pulumi.prod.yaml").read_text()
+    doc = (CHECKOUT / "docs" / "brownfield.md").read_text()
+    for heading in ("## The tailnet policy", "### What an import really does", "## Step by step"):
+        assert f"\n{heading}" in doc, heading
 
 
 def test_changelog_and_license() -> None:
