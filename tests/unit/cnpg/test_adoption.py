@@ -288,3 +288,31 @@ def test_database_roles_wait_for_cnpg_to_apply_them() -> None:
     quick = _homelab()
     quick.apply(render)
     assert "status" not in quick.get("DatabaseRole", "databases", "blumeops-pg-borgmatic")
+
+
+def test_upsert_is_an_unforced_apply_that_conflicts_with_other_managers_values() -> None:
+    """``upsertExisting``: green preview, then a conflict at up for a password kubectl's manager set; the
+    same value is shared without a conflict. Nothing is read or checked first (docs/brownfield.md)."""
+    world = _homelab()
+    world.put(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "blumeops-pg-eblume", "namespace": "databases"},
+         "type": "kubernetes.io/basic-auth", "stringData": {"username": "eblume", "password": "old"}},
+    )  # fmt: skip
+    render = _prod(world, adopt=False, upsertExisting=True)
+    assert "upsert Secret blumeops-pg-eblume" in world.apply(render, preview=True)
+    with pytest.raises(KubeApplyError, match=r'conflict with "kubectl-client-side-apply": .data.password'):
+        world.apply(render)
+    matching = _homelab()
+    assert "upsert Secret blumeops-pg-eblume" in matching.apply(_prod(matching, adopt=False, upsertExisting=True))
+
+
+def test_offline_the_reads_are_registered_and_nothing_is_compared() -> None:
+    render = _prod()  # `pg-dr render`: no cluster
+    assert sorted(render.reads) == [
+        ("kubernetes:core/v1:Secret", "databases/blumeops-pg-borgmatic"),
+        ("kubernetes:core/v1:Secret", "databases/blumeops-pg-eblume"),
+        ("kubernetes:postgresql.cnpg.io/v1:Cluster", "databases/blumeops-pg"),
+    ]
+    patch = render.one("kubernetes:postgresql.cnpg.io/v1:ClusterPatch")
+    assert patch.inputs["metadata"]["name"] == "blumeops-pg"  # released by the read, never secret
+    assert not render.warnings
