@@ -179,8 +179,10 @@ class KubernetesWorld:
       ``fixCSAFieldManagers``), and a difference that needs a replacement (a Secret's ``type``) fails at
       ``up`` only: "previously-imported resources that still specify an ID may not be replaced".
     * **server-side apply**: each leaf field has owners; an equal value is shared, a differing value owned
-      by another manager is a conflict unless forced, a field nobody owns is simply changed; an object
-      without managedFields (legacy) is always forced (``patchForce``).
+      by another manager is a conflict unless forced, a field nobody owns is simply changed. An object
+      without managedFields (legacy) has its fields owned by "before-first-apply"; an import's or an
+      update's apply over it is forced (``patchForce`` with the live object), an upsert's or a patch's
+      create-time apply is not (``Creation`` passes no live object).
     * **patches** (``...Patch``): never previewed (``provider.go`` ``Create``: ``skipPreview`` for patch
       resources); at ``up`` a server-side apply under ``pulumi.com/patchFieldManager``, forced only by
       ``pulumi.com/patchForce``; a patch of a missing object **creates** it (then CNPG's webhook rejects
@@ -276,9 +278,9 @@ class KubernetesWorld:
                 "name": key[2], "namespace": key[1], "generation": 1}}  # fmt: skip
             self.owners[key] = {}
         assert live is not None
-        legacy = key not in self.owners
-        force = force or legacy  # patchForce: an object without managedFields is taken over
-        owners = self.owners.setdefault(key, {})
+        if key not in self.owners:  # no managedFields: the API server gives every field to "before-first-apply"
+            self.owners[key] = {p: {"before-first-apply"} for p in _fields(live) if p not in IDENTITY}
+        owners = self.owners[key]
         wanted = {p: v for p, v in _fields(dict(applied)).items() if p not in IDENTITY}
         conflicts = sorted(
             (".".join(p), sorted(owners.get(p, set()) - {manager}))
@@ -317,6 +319,11 @@ class KubernetesWorld:
                 f'admission webhook "vcluster.cnpg.io" denied the request: Cluster.postgresql.cnpg.io '
                 f'"{key[2]}" is invalid: spec.storage.size: Required value: Size not configured'
             )
+
+    def _legacy(self, key: tuple[str, str, str]) -> bool:
+        """An existing object without managedFields: ``patchForce`` forces an update over it (but not a
+        create-time apply, where the provider passes no live object)."""
+        return key in self.objects and key not in self.owners
 
     def _csa_upgrade(self, key: tuple[str, str, str]) -> None:
         """fixCSAFieldManagers: the CSA managers' fields become pulumi's before an update."""
@@ -413,6 +420,7 @@ class KubernetesWorld:
                 f"{r.name}: previously-imported resources that still specify an ID may not be replaced; "
                 "please remove the `import` declaration from your program (type: replace)"
             )
+        force = force or self._legacy(key)
         self._csa_upgrade(key)
         self.ssa(key, self._applied(declared), PULUMI_MANAGER, force)
         self.state[r.urn] = declared
@@ -444,6 +452,7 @@ class KubernetesWorld:
                 self.events.append(f"deleted {key[0]} {key[1]}/{key[2]}")
                 self.ssa(key, self._applied(desired), PULUMI_MANAGER, force=False)
             else:
+                force = force or self._legacy(key)
                 self._csa_upgrade(key)
                 self.ssa(key, self._applied(desired), PULUMI_MANAGER, force)
                 self.events.append(f"updated {key[0]} {key[1]}/{key[2]}")
