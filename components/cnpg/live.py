@@ -4,9 +4,10 @@ Pulumi >= 3.174 (pulumi/pulumi#19339, ``pkg/resource/deploy/step_generator.go``)
 live object and then applies every difference as an **update in the same ``up``**; for a custom resource
 pulumi-kubernetes imports only apiVersion/kind/name/namespace (``provider/pkg/provider/provider.go``
 ``Read``), so the whole declared spec becomes a server-side apply. An ``import`` is therefore no proof
-that the declared object equals the live one. pg-dr reads the objects itself (``Resource.get``: a read,
-which ``pulumi preview`` performs too) and refuses, before any change, when adopting would change what
-runs:
+that the declared object equals the live one. pg-dr reads the objects itself (``Resource.get``; "Unlike
+most steps, Read steps run during previews", ``pkg/resource/deploy/step.go`` ``ReadStep.Apply``) and the
+resource that depends on a check is registered only once it passed, so it refuses, before any change,
+when adopting would change what runs:
 
 * an adopted Secret whose ``type`` or ``data`` differs from what pg-dr would apply (values never shown:
   "data.password differs");
