@@ -26,7 +26,8 @@ import pulumi
 
 from components.project import PROJECT_DIR
 from offline.engine import RenderError, load_stack_file, render_stack
-from offline.output import render_texts, write_render
+from offline.output import graph, render_texts, write_render
+from offline.previous import PreviousError, find_previous, removals
 from offline.project import ProjectError, check_project, find_project
 
 PACKAGE = "pg-dr"
@@ -62,13 +63,33 @@ def _warn(warnings: list[str]) -> None:
         print(f"warning: {warning}", file=sys.stderr)
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _compare_with_previous(args: argparse.Namespace, project: Path, stack: str, render: Any, out: Path | None) -> None:
+    """Put a loud warning first in ``render.warnings`` for every section and resource the previous render had."""
+    previous = find_previous(project, stack, getattr(args, "previous", None), out)
+    if previous is None:
+        return
+    if previous.graph.get("stack") != stack:
+        print(f"pg-dr: stack {stack}: not compared with {previous.path} (a render of another stack)", file=sys.stderr)
+        return
+    removed = removals(previous, graph(render, _provider_config(project, stack)))
+    render.warnings[:0] = removed
+    if not removed:
+        print(f"pg-dr: stack {stack}: nothing removed since the previous render {previous.path}", file=sys.stderr)
+
+
 def _render(args: argparse.Namespace) -> int:
     project = _project(args)
     render = render_stack(args.stack, project_dir=project, resolve_secrets=args.resolve_secrets)
+    _compare_with_previous(args, project, args.stack, render, Path(args.out))
     written = write_render(render, args.out, _provider_config(project, args.stack))
     _warn(render.warnings)
     print(
-        f"rendered stack {args.stack}: {len(render.resources)} resources, {len(written)} files in {args.out} "
+        f"rendered stack {args.stack}: {_plural(len(render.resources), 'resource')}, {_plural(len(written), 'file')} "
+        f"in {args.out} "
         f"({render.seconds:.2f} s{', secrets resolved' if args.resolve_secrets else ', secrets as placeholders'}); "
         f"review {Path(args.out) / 'summary.md'}"
     )
@@ -82,17 +103,19 @@ def _check(args: argparse.Namespace) -> int:
         try:
             render = render_stack(stack, project_dir=project)
             render_texts(render, _provider_config(project, stack))  # every file renders; nothing is written
-        except (RenderError, pulumi.RunError) as exc:
+            _compare_with_previous(args, project, stack, render, None)
+        except (RenderError, pulumi.RunError, PreviousError) as exc:
             print(f"pg-dr: error: stack {stack}: {exc}", file=sys.stderr)
             failed += 1
             continue
         _warn(render.warnings)
-        print(f"ok: stack {stack}: {len(render.resources)} resources, {len(render.warnings)} warnings")
+        print(
+            f"ok: stack {stack}: {_plural(len(render.resources), 'resource')}, {_plural(len(render.warnings), 'warning')}"
+        )
     return 2 if failed else 0
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from offline.output import graph
     from offline.promotion import compare, format_diff
 
     project = _project(args)
@@ -106,6 +129,11 @@ def _diff(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     help_dir = "directory holding Pulumi.yaml and __main__.py (default: the nearest one at or above the cwd)"
+    help_previous = (
+        "the previous render to compare with, so that a removed section is said loudly: a graph.json, a render "
+        "directory, or none (default: the last render in --out, for check render/<stack>/, else the committed "
+        "snapshot tests/unit/offline/renders/<stack>/)"
+    )
     parser = argparse.ArgumentParser(prog="pg-dr", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     parser.add_argument("--project-dir", type=Path, default=None, help=help_dir)
@@ -122,12 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--resolve-secrets", action="store_true", help="resolve secret references for real (still never written)"
     )
+    render.add_argument("--previous", metavar="PATH", help=help_previous)
     render.set_defaults(run=_render)
 
     check = sub.add_parser(
         "check", parents=[common], help="validate stacks offline, write nothing (exit 0: valid, 2: error)"
     )
     check.add_argument("stacks", nargs="+", metavar="STACK", help="stack name(s) (reads Pulumi.<stack>.yaml)")
+    check.add_argument("--previous", metavar="PATH", help=help_previous)
     check.set_defaults(run=_check)
 
     diff = sub.add_parser(
@@ -145,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ProjectError, RenderError, pulumi.RunError) as exc:
+    except (ProjectError, RenderError, pulumi.RunError, PreviousError) as exc:
         print(f"pg-dr: error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # the program crashed: exit 2 (never 1, which `diff` means "differ")
