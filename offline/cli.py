@@ -109,9 +109,8 @@ def _check(args: argparse.Namespace) -> int:
             failed += 1
             continue
         _warn(render.warnings)
-        print(
-            f"ok: stack {stack}: {_plural(len(render.resources), 'resource')}, {_plural(len(render.warnings), 'warning')}"
-        )
+        counts = f"{_plural(len(render.resources), 'resource')}, {_plural(len(render.warnings), 'warning')}"
+        print(f"ok: stack {stack}: {counts}")
     return 2 if failed else 0
 
 

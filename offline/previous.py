@@ -156,8 +156,9 @@ def removals(previous: Previous, current: Mapping[str, Any]) -> list[str]:
     rest = sorted(k for k in gone_keys - covered)
     if rest:
         listed = ", ".join(f"{t} {n}" for t, n in rest)
+        one = len(rest) == 1
         messages.append(
-            f"REMOVED: {len(rest)} resource{'s' if len(rest) != 1 else ''} of the previous render ({previous.path}) "
-            f"{'are' if len(rest) != 1 else 'is'} gone and the next `pulumi up` deletes {'them' if len(rest) != 1 else 'it'}: {listed}"
+            f"REMOVED: {len(rest)} resource{'' if one else 's'} of the previous render ({previous.path}) "
+            f"{'is' if one else 'are'} gone and the next `pulumi up` deletes {'it' if one else 'them'}: {listed}"
         )
     return messages
