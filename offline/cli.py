@@ -14,6 +14,9 @@ stacks render the same), 1 ``diff`` only: they differ, 2 error.
 from __future__ import annotations
 
 import argparse
+import os
+import site
+import subprocess
 import sys
 import tomllib
 import traceback
@@ -45,12 +48,52 @@ def version() -> str:
             return "unknown"
 
 
+# Set for a pg-dr run on another checkout's own code (see _own_code): that run must not delegate again.
+DELEGATED = "PG_DR_DELEGATED_PROJECT"
+
+
+class _Delegated(Exception):
+    """The command ran as the project's own pg-dr, in a child process, which exited with ``code``."""
+
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
 def _project(args: argparse.Namespace) -> Path:
     given = getattr(args, "project_dir", None)
     project = check_project(given) if given is not None else find_project(Path.cwd())
-    print(f"pg-dr: project {project}", file=sys.stderr)
+    _own_code(project, args.argv)
+    own = (project / "components").is_dir()
+    print(f"pg-dr: project {project}{'' if own else f' (components from {PROJECT_DIR})'}", file=sys.stderr)
     args.found_project = project
     return project
+
+
+def _own_code(project: Path, argv: list[str]) -> None:
+    """Make sure the project runs its own ``components/`` (and pg-dr), never this installation's.
+
+    A second checkout's ``__main__.py`` imports ``components``, which in this process is the package pg-dr was
+    installed from: its stack files would run with another checkout's code. So pg-dr runs again as the
+    project's own (its ``offline/`` and ``components/`` first on the path), or refuses.
+    """
+    if not (project / "components").is_dir() or project.resolve() == PROJECT_DIR.resolve():
+        return
+    if os.environ.get(DELEGATED) == str(project):
+        raise ProjectError(f"{project}: could not run its own components/ (this pg-dr loads {PROJECT_DIR}'s)")
+    if not (project / "offline" / "cli.py").is_file():
+        raise ProjectError(
+            f"{project} has its own components/ but no offline/cli.py: pg-dr installed from {PROJECT_DIR} would run "
+            f"its stacks with other code; run the pg-dr of that checkout instead"
+        )
+    env = {**os.environ, DELEGATED: str(project)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project), os.environ.get("PYTHONPATH")]))
+    # -P: the working directory (maybe this checkout) must not come before the project on the path
+    command = [sys.executable, "-P", "-m", "offline.cli", *argv]
+    print(f"pg-dr: project {project} has its own code: running {project}/offline/cli.py", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    raise _Delegated(subprocess.run(command, env=env, check=False).returncode)
 
 
 def _provider_config(project: Path, stack: str) -> Mapping[str, Any]:
@@ -171,9 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.run(args)
+    except _Delegated as delegated:
+        return delegated.code
     except (ProjectError, RenderError, pulumi.RunError, PreviousError) as exc:
         print(f"pg-dr: error: {exc}", file=sys.stderr)
         return 2
@@ -187,7 +234,17 @@ def _report_crash(exc: BaseException, project: Path | None) -> None:
     print(f"pg-dr: error: the program failed: {type(exc).__name__}: {exc}", file=sys.stderr)
     frames = traceback.extract_tb(exc.__traceback__)
     if project is not None:
-        frames = traceback.StackSummary.from_list([f for f in frames if Path(f.filename).is_relative_to(project)])
+        # the project's own files: not its virtualenv's packages (often .venv inside the project), nor pg-dr's engine
+        installed = {Path(p) for p in (sys.prefix, sys.base_prefix, *site.getsitepackages())}
+        frames = traceback.StackSummary.from_list(
+            [
+                f
+                for f in frames
+                if Path(f.filename).is_relative_to(project)
+                and not any(Path(f.filename).is_relative_to(p) for p in installed)
+                and not Path(f.filename).is_relative_to(project / "offline")
+            ]
+        )
     if frames:
         print("".join(traceback.format_list(frames)), file=sys.stderr, end="")
 
