@@ -64,8 +64,7 @@ def _project(args: argparse.Namespace) -> Path:
     given = getattr(args, "project_dir", None)
     project = check_project(given) if given is not None else find_project(Path.cwd())
     _own_code(project, args.argv)
-    own = (project / "components").is_dir()
-    print(f"pg-dr: project {project}{'' if own else f' (components from {PROJECT_DIR})'}", file=sys.stderr)
+    print(f"pg-dr: project {project}", file=sys.stderr)
     args.found_project = project
     return project
 
