@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from components.config.base import ConfigError
+from components.config.base import SECTIONS, ConfigError
 from components.config.stack import parse_stack_config
 from components.project import PROJECT_DIR
 from tests.support.stacks import BASE, raw_sections
@@ -132,6 +132,12 @@ def test_defaults_are_cnpg_defaults() -> None:
 
 @pytest.mark.parametrize("path", sorted(PROJECT_DIR.glob("Pulumi.*.yaml")), ids=lambda p: p.name)
 def test_repository_stack_files_parse(path: Path) -> None:
-    doc = yaml.safe_load(path.read_text())
-    sections = {k.split(":", 1)[1]: v for k, v in doc["config"].items() if k.startswith("pg-dr:")}
-    parse_stack_config(sections)
+    """Read as the CLI reads it (unquoted dates, secure values in a section), whatever stack a user adds."""
+    from offline.engine import load_stack_file, project_config, qualify_config
+
+    stack_name = path.name.split(".")[1]
+    project, merged = project_config(PROJECT_DIR, load_stack_file(PROJECT_DIR, stack_name), stack_name)
+    full, secret_keys = qualify_config(project, merged)
+    prefix = f"{project}:"
+    sections = {k[len(prefix) :]: json.loads(v) for k, v in full.items() if k[len(prefix) :] in SECTIONS}
+    parse_stack_config(sections, [k[len(prefix) :] for k in secret_keys if k.startswith(prefix)])
