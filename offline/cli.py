@@ -160,9 +160,12 @@ def _diff(args: argparse.Namespace) -> int:
     from offline.promotion import compare, format_diff
 
     project = _project(args)
-    renders = [
-        graph(render_stack(stack, project_dir=project), _provider_config(project, stack)) for stack in (args.a, args.b)
-    ]
+    renders = []
+    for stack in (args.a, args.b):
+        try:
+            renders.append(graph(render_stack(stack, project_dir=project), _provider_config(project, stack)))
+        except (RenderError, pulumi.RunError) as exc:
+            raise RenderError(f"stack {stack}: {exc}") from None
     diff = compare(*renders)
     print(format_diff(diff), end="")
     return 1 if diff.differs else 0

@@ -51,11 +51,14 @@ class ConfigError(pulumi.RunError):
         )
 
 
-def suggest(word: str, known: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the nearest known word, else the list of known words (for messages)."""
+def suggest(word: str, known: Iterable[str], listing: bool = True) -> str:
+    """`` (did you mean 'x'?)`` for the nearest known word, else the list of known words (for messages);
+    with ``listing=False`` nothing when no word is near."""
     known = list(known)
     close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (known: {', '.join(known)})" if listing else ""
 
 
 def _check(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:

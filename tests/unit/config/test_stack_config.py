@@ -141,3 +141,46 @@ def test_repository_stack_files_parse(path: Path) -> None:
     prefix = f"{project}:"
     sections = {k[len(prefix) :]: json.loads(v) for k, v in full.items() if k[len(prefix) :] in SECTIONS}
     parse_stack_config(sections, [k[len(prefix) :] for k in secret_keys if k.startswith(prefix)])
+
+
+@pytest.mark.parametrize(
+    ("section", "path", "typo", "expected"),
+    [
+        ("backup", [], "hots", "pg-dr:backup.hots: unknown key (did you mean 'host'?)"),
+        (
+            "backup",
+            ["databases", 0],
+            "usernme",
+            "pg-dr:backup.databases[0].usernme: unknown key (did you mean 'username'?)",
+        ),
+        ("backup", ["schedule"], "kindd", "pg-dr:backup.schedule.kindd: unknown key (did you mean 'kind'?)"),
+        ("cluster", ["roles", 0], "loginn", "pg-dr:cluster.roles[0].loginn: unknown key (did you mean 'login'?)"),
+        (
+            "tailnet",
+            [],
+            "zzzz",
+            "pg-dr:tailnet.zzzz: unknown key (known: manage, policyFile, backupSource, overwriteExisting)",
+        ),
+    ],
+)
+def test_a_typo_inside_a_section_gets_a_did_you_mean(section: str, path: list, typo: str, expected: str) -> None:
+    raw = raw_sections(BASE)
+    raw["backup"]["schedule"] = {"kind": "launchd"}
+    target = raw[section]
+    for part in path:
+        target = target[part]
+    target[typo] = True
+    with pytest.raises(ConfigError) as err:
+        parse_stack_config(raw)
+    assert f"  {expected}" in str(err.value).splitlines()
+
+
+def test_an_unknown_drill_database_lists_the_configured_ones() -> None:
+    raw = raw_sections(BASE)
+    raw["drill"] = {"enabled": True, "database": "minflux", "target": {"username": "d"}, "compareToSource": True}
+    with pytest.raises(ConfigError) as err:
+        parse_stack_config(raw)
+    assert (
+        "pg-dr:drill.database: no pg-dr:backup.databases entry matches *:*/minflux (configured: "
+        "localhost:5432/miniflux, k8s-pg.tail8d86e.ts.net:5432/miniflux) (did you mean 'miniflux'?)"
+    ) in str(err.value)
