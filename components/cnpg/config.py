@@ -1,4 +1,4 @@
-"""``pg-dr:cluster``: the CloudNativePG cluster and its managed roles (see README, ``pg-dr:cluster``)."""
+"""``pg-dr:cluster``: the CloudNativePG cluster and its managed roles (see docs/configuration.md, ``pg-dr:cluster``)."""
 
 from __future__ import annotations
 

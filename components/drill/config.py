@@ -1,4 +1,4 @@
-"""``pg-dr:drill``: the opt-in restore drill (see README, ``pg-dr:drill``)."""
+"""``pg-dr:drill``: the opt-in restore drill (see docs/configuration.md, ``pg-dr:drill``)."""
 
 from __future__ import annotations
 
