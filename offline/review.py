@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from components.keypath import leaves
 from offline.engine import REDACTED, RegisteredResource, Render, Secret, redact, reveal
 
 REMOTE_COMMAND = "command:remote:Command"
@@ -356,13 +357,7 @@ def _tailnet(render: Render) -> list[str]:
 
 
 def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, Mapping):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
+    return [leaf for _, leaf in leaves(value) if isinstance(leaf, str)]
 
 
 def _credentials(render: Render, provider_config: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:

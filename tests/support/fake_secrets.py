@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from components.keypath import leaves
+from offline.declarations import _is_secure
 from offline.stackfile import load_stack_config_file
 from tests.support.onepassword_fake import FakeOnePassword
 
@@ -26,29 +28,14 @@ class FakeSecrets:
 
 
 def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
-
-
-def _has_secure(value: Any) -> bool:
-    if isinstance(value, Mapping):
-        return set(value) == {"secure"} or any(_has_secure(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_secure(v) for v in value)
-    return False
+    return (leaf for _, leaf in leaves(value) if isinstance(leaf, str))
 
 
 def fake_secrets_for(config: Mapping[str, Any]) -> FakeSecrets:
     """A fake 1Password and environment answering every reference in ``config`` (a stack's ``config:``)."""
     vaults: dict[str, dict[str, dict[str, str]]] = {}
     environ: dict[str, str] = {}
-    resolvable = not _has_secure(config)
+    resolvable = not _is_secure(dict(config))
     for n, text in enumerate(sorted(set(_strings(config)))):
         value = f"fake-Secret-{n}:with\\specials"
         if text.startswith("op://"):
