@@ -10,6 +10,7 @@ The README and ``docs/*.md`` are checked against the code, so a count, an output
 * ``docs/configuration.md`` lists exactly the keys the config models accept, one table row each, with the
   model's default;
 * every repository path, relative link (and its ``#anchor``) and ``make`` target the docs name exists;
+* the figures in prose (:data:`FIGURES`: a default, a pin, a bound) are the code's;
 * the README stays at most :data:`README_LINES` lines; no doc creates by hand what the dev stack creates.
 
 ``python -m tests.support.docs_check`` prints one line per problem and exits 1 if there is any.
@@ -286,6 +287,42 @@ def dev_stack_problems(paths: list[Path] | None = None) -> Iterator[str]:
                 )
 
 
+def _pin(name: str, file: str = "constraints.txt") -> str:
+    found = re.search(rf"^{re.escape(name)}==(\S+)$", (CHECKOUT / file).read_text(), re.MULTILINE)
+    return found.group(1) if found else "(not pinned)"
+
+
+def _default(model: str, field: str) -> Any:
+    from components.borgmatic.config import BackupConfig
+
+    return {"BackupConfig": BackupConfig}[model].model_fields[field].default
+
+
+def _grace() -> int:
+    from components.borgmatic import readiness
+
+    return readiness.UNREACHABLE_GRACE_SECONDS
+
+
+# Figures in prose: (file, the sentence with {} for the figure, where the figure comes from).
+FIGURES: list[tuple[str, str, Callable[[], Any]]] = [
+    ("README.md", "(up to `loginWaitSeconds`, {} s)", lambda: _default("BackupConfig", "login_wait_seconds")),
+    ("docs/development.md", "the wait fails after {} s", _grace),
+    ("docs/development.md", "pip install borgmatic=={}", lambda: _pin("borgmatic")),
+    ("docs/configuration.md", "(borgmatic {} streams custom dumps", lambda: _pin("borgmatic")),
+    ("docs/policy-pack.md", "pinned to pulumi-policy {} and", lambda: _pin("pulumi-policy", "requirements.txt")),
+    ("docs/policy-pack.md", "(pulumi-policy {} is pinned there", lambda: _pin("pulumi-policy", "requirements.txt")),
+    ("docs/tests.md", "the README stays under {} lines", lambda: README_LINES),
+]
+
+
+def figure_problems() -> Iterator[str]:
+    for file, sentence, value in FIGURES:
+        expected = sentence.format(value())
+        if expected not in (CHECKOUT / file).read_text():
+            yield f"{file}: should say {expected!r} (the figure is the code's)"
+
+
 def problems() -> list[str]:
     found: list[str] = []
     readme = CHECKOUT / "README.md"
@@ -297,6 +334,7 @@ def problems() -> list[str]:
         found += reference_problems(path)
     found += config_problems()
     found += dev_stack_problems()
+    found += figure_problems()
     return found
 
 

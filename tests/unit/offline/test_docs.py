@@ -147,3 +147,12 @@ def test_changelog_and_license() -> None:
     assert changelog.index("## [Unreleased]") < changelog.index("## [0.1.0]")
     license_ = (CHECKOUT / "LICENSE").read_text()
     assert license_.startswith("MIT License\n") and "pg-dr contributors" in license_
+
+
+def test_docs_check_catches_a_stale_figure_in_prose(monkeypatch: pytest.MonkeyPatch) -> None:
+    from components.borgmatic import readiness
+
+    monkeypatch.setattr(readiness, "UNREACHABLE_GRACE_SECONDS", 20)
+    assert list(docs_check.figure_problems()) == [
+        "docs/development.md: should say 'the wait fails after 20 s' (the figure is the code's)"
+    ]
