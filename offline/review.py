@@ -275,6 +275,35 @@ def _patched_fields(inputs: Mapping[str, Any]) -> list[str]:
     return paths
 
 
+# What a command does, by the suffix of its name (components/borgmatic, components/drill), when it writes no file.
+DOES = {
+    "-preflight": "checks that every configured binary is an executable that answers --version",
+    "-host-check": "refuses, before anything is written, a file at pg-dr's paths that pg-dr did not write",
+    "-login-wait": "waits until each cluster database accepts its login (see 4.)",
+    "-verify": "runs `borgmatic create` and checks the archive (see 4.)",
+    "-run": "the restore drill (see 4.)",
+}
+
+
+# The order the commands run in (their dependencies), by name part; anything else after them.
+RUN_ORDER = ("preflight", "host-check", "config", "pgpass", "schedule", "login-wait", "verify", "drill-")
+
+
+def _run_order(command: _Command) -> tuple[int, int, str]:
+    drill = command.name.startswith("drill-")
+    rank = next((i for i, part in enumerate(RUN_ORDER) if part in command.name), len(RUN_ORDER))
+    return int(drill), rank, command.name
+
+
+def _what_it_does(command: _Command) -> str:
+    files = ", ".join(f"`{t}`" for t in command.targets())
+    if files and "pgpass" in command.name:
+        return f"puts its block (`# BEGIN pg-dr ...`) into {files} (other lines kept)"
+    if files:
+        return f"writes {files} (the previous version kept in its history)"
+    return next((does for suffix, does in DOES.items() if command.name.endswith(suffix)), "runs its script")
+
+
 def _changes(render: Render) -> list[str]:
     custom = [r for r in render.resources if r.custom and not r.type.startswith(PROVIDER_PREFIX)]
     imported = [r for r in custom if (r.options or {}).get("importId")]
@@ -287,8 +316,10 @@ def _changes(render: Render) -> list[str]:
     if commands:
         lines.append(
             f"- {len(commands)} `{REMOTE_COMMAND}` run over SSH on {', '.join(f'`{h}`' for h in hosts)} "
-            "(each below under Hosts, its scripts in `hosts/<host>/scripts/`)"
+            "(each below under Hosts, its scripts in `hosts/<host>/scripts/`):"
         )
+        for command in sorted(_commands(render), key=_run_order):
+            lines.append(f"  - `{command.name}` on `{command.host}`: {_what_it_does(command)}")
     lines += ["", "### 2. Imported (adopted: the existing object is taken over, never created over)", ""]
     lines += [
         f"- {_short(r)}, id `{r.options['importId']}`: the live object must match the declaration "
