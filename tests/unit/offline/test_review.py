@@ -184,6 +184,21 @@ def test_summary_says_what_up_does_in_order_for_the_prod_stack() -> None:
         "must match the declaration (a difference is applied in the same `up`)"
         for role in ("borgmatic", "eblume")
     ]
+    created = _section(text, "### 1. Created")
+    commands = [line.split("`")[1] for line in created if line.startswith("  - ")]
+    assert commands == [
+        "borgmatic-preflight",
+        "borgmatic-host-check",
+        "borgmatic-config",
+        "borgmatic-pgpass",
+        "borgmatic-schedule",
+        "borgmatic-login-wait",
+        "borgmatic-verify",
+    ]
+    assert (
+        "  - `borgmatic-pgpass` on `indri.tail8d86e.ts.net`: puts its block (`# BEGIN pg-dr ...`) into "
+        in "\n".join(created)
+    )
     assert _section(text, "### 3. Patched (fields of an object another tool owns)") == [
         "- `kubernetes:postgresql.cnpg.io/v1:ClusterPatch` **blumeops-pg**: `spec.managed.roles`, field manager `pg-dr`"
     ]
