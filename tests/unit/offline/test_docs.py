@@ -85,7 +85,7 @@ def test_the_readme_is_a_readme() -> None:
     readme = (CHECKOUT / "README.md").read_text()
     assert readme.count("\n") <= docs_check.README_LINES
     headings = re.findall(r"^## (.+)$", readme, re.MULTILINE)
-    assert headings == ["Quick start", "Deploy to your homelab", "Restoring after a disaster", "Documentation"]
+    assert headings == ["Quick start", "Restoring after a disaster", "Deploy to your homelab", "Documentation"]
     # the deployment is numbered commands from `pulumi login` to the first drill, with what every new user needs
     deploy = readme.split("## Deploy to your homelab\n", 1)[1].split("\n## ", 1)[0]
     for needed in (
