@@ -156,3 +156,16 @@ def test_docs_check_catches_a_stale_figure_in_prose(monkeypatch: pytest.MonkeyPa
     assert list(docs_check.figure_problems()) == [
         "docs/development.md: should say 'the wait fails after 20 s' (the figure is the code's)"
     ]
+
+
+def test_the_dev_setup_succeeds_on_the_first_up_as_documented() -> None:
+    """No namespace made by hand (the stack makes it), the passphrase before `stack init`, and the port-forward
+    retried from before the first `up` (the Cluster's service appears during it; the login wait needs it)."""
+    dev = (CHECKOUT / "docs" / "development.md").read_text().split("## Setting up the dev stack\n", 1)[1]
+    dev = dev.split("\n## ", 1)[0]
+    code = "\n".join(line for line in dev.splitlines() if not line.lstrip().startswith("#"))
+    assert "kubectl create namespace" not in code
+    assert code.index("export PULUMI_CONFIG_PASSPHRASE") < code.index("pulumi stack init dev")
+    forward = next(line for line in code.splitlines() if "port-forward" in line)
+    assert forward.startswith("while :; do kubectl -n pg-dr-dev port-forward svc/dev-pg-rw 5432:5432;")
+    assert code.index(forward) < code.index("pulumi up")
