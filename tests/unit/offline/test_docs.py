@@ -166,6 +166,6 @@ def test_the_dev_setup_succeeds_on_the_first_up_as_documented() -> None:
     code = "\n".join(line for line in dev.splitlines() if not line.lstrip().startswith("#"))
     assert "kubectl create namespace" not in code
     assert code.index("export PULUMI_CONFIG_PASSPHRASE") < code.index("pulumi stack init dev")
-    forward = next(line for line in code.splitlines() if "port-forward" in line)
+    forward = next(line for line in code.splitlines() if "kubectl" in line and "port-forward" in line)
     assert forward.startswith("while :; do kubectl -n pg-dr-dev port-forward svc/dev-pg-rw 5432:5432;")
     assert code.index(forward) < code.index("pulumi up")
