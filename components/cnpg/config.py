@@ -1,4 +1,4 @@
-"""``pg-dr:cluster``: the CloudNativePG cluster and its managed roles (see README, ``pg-dr:cluster``)."""
+"""``pg-dr:cluster``: the CloudNativePG cluster and its managed roles (see docs/configuration.md, ``pg-dr:cluster``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from components.config.base import NAMESPACE, DnsName, Model, PgIdent, Quantity, Text, _NestedProblems
+from components.config.base import NAMESPACE, DateTime, DnsName, Model, PgIdent, Quantity, Text, _NestedProblems
 from components.secrets.refs import SecretRef
 
 # CNPG's webhook and DatabaseRole CEL rules reject these role names.
@@ -43,7 +43,7 @@ class RoleConfig(Model):
     in_roles: list[PgIdent] = Field(default_factory=list)
     password: SecretRef | None = None
     disable_password: bool = False
-    valid_until: Text | None = None
+    valid_until: DateTime | None = None
     comment: Text | None = None
 
     @model_validator(mode="after")
