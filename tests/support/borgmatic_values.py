@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 _NONE = {"keepDaily": None, "keepMonthly": None, "keepYearly": None}
 RETENTIONS: list[dict[str, Any]] = [
     {},  # the defaults: 7 daily, 12 monthly, 1000 yearly
-    {"keepDaily": 1},
     {**_NONE, "keepDaily": 1},
     {**_NONE, "keepWeekly": 1},
     {**_NONE, "keepMonthly": 2},
