@@ -8,7 +8,7 @@ config=@CONFIG@
 own=@OWN_LABEL@
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 refuse() {
-  echo "pg-dr host check: $*" >&2
+  printf '%s\n' "pg-dr host check: $*" >&2
   failed=1
 }
 
@@ -108,8 +108,40 @@ existing_runs_its_own() {
   esac
 }
 
+# pg-dr's archive names apart from every other writer's (components/borgmatic/archives.py). borgmatic's
+# default names are <host>-<time> (Borg's {hostname}: the node name up to its first dot), matched by
+# sh:<host>-*: refused when that overlaps pg-dr's prefix in either direction.
+archive_head=@ARCHIVE_HEAD@
+archive_prefix=@ARCHIVE_PREFIX@
+archive_ere=@ARCHIVE_ERE@
+names_apart() {
+  host=$(uname -n)
+  host=${host%%.*}
+  case $archive_head in
+    "$host"-*) refuse "pg-dr:backup.archiveNameFormat: pg-dr's archive names start with '$archive_head', which sh:$host-* (the match of a borgmatic config with the default names on $host) also matches: its prune would delete pg-dr's archives. Choose an archiveNameFormat that does not start with '$host-'" ;;
+  esac
+  case $host- in
+    "$archive_prefix"*) refuse "pg-dr:backup.matchArchives: sh:$archive_prefix* matches $host-<time>, the names a borgmatic config with the default names writes on $host: pg-dr's prune would delete them. Choose a longer prefix (archiveNameFormat and matchArchives) that '$host-' does not start with" ;;
+  esac
+}
+# the archives already in repository $1 that pg-dr's pattern matches: one its format cannot produce is
+# another writer's, and pg-dr's prune would delete it. Read-only (borg list); skipped with a note when the
+# repository cannot be read now (locked by a run, passphrase not available, not reachable).
+names_in() {
+  if ! out=$(@BORG_ENV@ @BORG@ list --short --lock-wait 5 --glob-archives "$archive_prefix*" "$1" </dev/null 2>&1); then
+    printf '%s\n' "pg-dr host check: note: the archives of $1 were not checked (borg list failed: $(printf '%s\n' "$out" | tail -n 1))"
+    return 0
+  fi
+  foreign=$(printf '%s\n' "$out" | grep -v -E -e "$archive_ere" | grep -v -e '^$' | head -n 3 | tr '\n' ' ')
+  if [ -n "$foreign" ]; then
+    refuse "pg-dr:backup.matchArchives: repository $1 holds archives that sh:$archive_prefix* matches but pg-dr's archiveNameFormat cannot produce (another writer's; pg-dr's prune would delete them): $foreign. Choose another prefix (archiveNameFormat and matchArchives)"
+  fi
+}
+
 @FILES@
 @SCHEDULE@
+names_apart
+@ARCHIVES@
 if [ "$failed" -ne 0 ]; then
   echo "pg-dr host check: nothing was changed on $(uname -n)" >&2
   exit 1
