@@ -24,7 +24,7 @@ file() {
   fi
   if [ "$adopt" = 1 ]; then
     if cp -p "$2" "$2.pg-dr-adopted-$stamp"; then
-      echo "pg-dr: $2 adopted (pg-dr:backup.adoptExisting); the original is kept as $2.pg-dr-adopted-$stamp"
+      printf '%s\n' "pg-dr: $2 adopted (pg-dr:backup.adoptExisting); the original is kept as $2.pg-dr-adopted-$stamp"
     else
       refuse "$1: could not keep a copy of $2 before adopting it"
     fi
@@ -54,9 +54,9 @@ runs_every_config() {
 }
 agent_path() {
   if [ "$1" = launchd ]; then
-    echo "$HOME/Library/LaunchAgents/$2.plist"
+    printf '%s\n' "$HOME/Library/LaunchAgents/$2.plist"
   else
-    echo "$HOME/.config/systemd/user/$2.service"
+    printf '%s\n' "$HOME/.config/systemd/user/$2.service"
   fi
 }
 
@@ -69,7 +69,7 @@ existing_runs_ours() {
   fi
   runs_every_config "$1" "$path"
   case $? in
-    0) echo "pg-dr: schedule: $2 ($path) runs borgmatic without --config: it runs $config nightly; pg-dr adds no agent" ;;
+    0) printf '%s\n' "pg-dr: schedule: $2 ($path) runs borgmatic without --config: it runs $config nightly; pg-dr adds no agent" ;;
     1) refuse "pg-dr:backup.schedule.existingLabel: $2 ($path) runs borgmatic with -c/--config, so it never runs $config. Set pg-dr:backup.schedule.kind: launchd (or systemd) for pg-dr's own agent (it runs only pg-dr's config), or drop --config from that agent" ;;
     *) refuse "pg-dr:backup.schedule.existingLabel: $2 ($path) does not run borgmatic" ;;
   esac
@@ -102,7 +102,7 @@ existing_runs_its_own() {
   fi
   runs_every_config "$1" "$path"
   case $? in
-    1) echo "pg-dr: schedule: $2 ($path) runs its own --config; pg-dr's agent $own runs only $config" ;;
+    1) printf '%s\n' "pg-dr: schedule: $2 ($path) runs its own --config; pg-dr's agent $own runs only $config" ;;
     0) ;;  # reported by no_agent_runs_ours
     *) refuse "pg-dr:backup.schedule.existingLabel: $2 ($path) does not run borgmatic" ;;
   esac
@@ -143,7 +143,7 @@ names_in() {
 names_apart
 @ARCHIVES@
 if [ "$failed" -ne 0 ]; then
-  echo "pg-dr host check: nothing was changed on $(uname -n)" >&2
+  printf '%s\n' "pg-dr host check: nothing was changed on $(uname -n)" >&2
   exit 1
 fi
-echo "pg-dr host check: ok"
+printf '%s\n' "pg-dr host check: ok"

@@ -1,4 +1,4 @@
 if ! @LAUNCHCTL@ print "gui/$(id -u)"/@LABEL_TEXT@ >/dev/null 2>&1; then
   @LAUNCHCTL@ bootstrap "gui/$(id -u)" @PLIST@
-  echo "pg-dr: launchd job @LABEL_TEXT@ loaded"
+  printf '%s\n' "pg-dr: launchd job @LABEL_TEXT@ loaded"
 fi

@@ -12,7 +12,7 @@ work=""
 reader=""
 
 refuse() {
-  echo "pg-dr: $*" >&2
+  printf '%s\n' "pg-dr: $*" >&2
   exit 1
 }
 # the pid the lock names (see lock)
@@ -86,7 +86,7 @@ lock() {
     holder=$(lock_holder)
     if { [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; } \
         || [ -n "$(find "$lock" -prune -mmin +10 2>/dev/null)" ]; then
-      echo "pg-dr: taking over the stale lock $lock (pid $holder is gone or the lock is older than ten minutes)" >&2
+      printf '%s\n' "pg-dr: taking over the stale lock $lock (pid $holder is gone or the lock is older than ten minutes)" >&2
       rm -f "$lock"
       continue
     fi
