@@ -161,8 +161,17 @@ claim() {
 still_ours() {
   [ -f "$owner" ] || return 0
   recorded=$(cat "$owner")
-  if [ "$recorded" != "$target" ] && [ "$recorded" -ef "$target" ]; then
+  if [ "$recorded" != "$target" ] && same_file "$recorded" "$target"; then
     return 1
   fi
   return 0
+}
+# "$1" and "$2" reach one file (symlinks followed): the same device and inode. `[ A -ef B ]` is not POSIX
+# (posh errors, and the error read as "not the same"); stat is GNU/busybox (-c) or BSD/macOS (-f)
+file_id() {
+  stat -L -c '%d:%i' "$1" 2>/dev/null || stat -L -f '%d:%i' "$1" 2>/dev/null || true
+}
+same_file() {
+  first=$(file_id "$1")
+  [ -n "$first" ] && [ "$first" = "$(file_id "$2")" ]
 }
