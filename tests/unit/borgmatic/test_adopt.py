@@ -6,6 +6,7 @@ The sshd end-to-end tests (tests/e2e/test_brownfield.py) prove the same script g
 from __future__ import annotations
 
 import plistlib
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,6 +18,16 @@ from components.config.base import ConfigError
 from components.config.stack import parse_stack_config
 from tests.support.stacks import BASE, raw_sections
 from tests.support.tools import require_borg
+
+# the host check under every shell standing for macOS sh here (see tests/fault/harness.py, docs/macos.md)
+SHELLS = [argv for argv in (["dash"], ["posh"], ["bash", "--posix"]) if shutil.which(argv[0])]
+_shell = {"argv": ["/bin/sh"]}
+
+
+@pytest.fixture(autouse=True, params=SHELLS, ids=lambda argv: argv[0])
+def _each_shell(request: pytest.FixtureRequest) -> None:
+    _shell["argv"] = request.param
+
 
 ROLE_CONFIG = "# Managed by ansible\nsource_directories:\n  - /Users/me/Documents\n"
 
@@ -31,7 +42,7 @@ def _run(home: Path, **changes) -> subprocess.CompletedProcess[str]:
     cfg = _backup(home, **changes)
     text = adopt.host_check(cfg, files.plan_backup(cfg))
     env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
-    return subprocess.run(["/bin/sh", "-c", text], capture_output=True, text=True, env=env, check=False)
+    return subprocess.run([*_shell["argv"], "-c", text], capture_output=True, text=True, env=env, check=False)
 
 
 def _agent(home: Path, label: str, argv: list[str]) -> Path:
@@ -175,7 +186,7 @@ def _run_on(home: Path, node: str, **changes) -> subprocess.CompletedProcess[str
     cfg = _backup(home, **changes)
     text = adopt.host_check(cfg, files.plan_backup(cfg))
     env = {"HOME": str(home), "PATH": f"{bin_dir}:/usr/bin:/bin"}
-    return subprocess.run(["/bin/sh", "-c", text], capture_output=True, text=True, env=env, check=False)
+    return subprocess.run([*_shell["argv"], "-c", text], capture_output=True, text=True, env=env, check=False)
 
 
 @pytest.mark.parametrize(
