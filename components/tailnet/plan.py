@@ -161,7 +161,9 @@ def merge_policy(base_text: str, source: str, backup_source: str, databases: Seq
     try:
         base = Document(base_text, source)
     except HujsonError as exc:
-        raise TailnetPolicyError([f"{exc} (the file named by pg-dr:tailnet.policyFile)"]) from None
+        # position and kind only: the file may be anything readable (a password file named by mistake), and
+        # this message reaches CI logs (pg-dr check, pulumi preview)
+        raise TailnetPolicyError([f"{exc.without_content} (the file named by pg-dr:tailnet.policyFile)"]) from None
     problems = validate(base)
     policy = base.value()
     accesses = derive(databases, backup_source)
