@@ -312,6 +312,7 @@ class BackupConfig(Model):
         for where, _, line in password_conflicts(self.pgpass_lines()):
             problems.append((where, f"differs from another entry for {line}"))
         problems += _path_collisions(self)
+        problems += _login_critical_paths(self)
         if problems:
             raise _NestedProblems(problems)
         return self
@@ -366,6 +367,45 @@ def schedule_unit_paths(cfg: BackupConfig) -> list[str]:
         unit_dir = posixpath.join(cfg.home_dir, ".config", "systemd", "user")
         return [posixpath.join(unit_dir, f"{label}.{suffix}") for suffix in ("service", "timer")]
     return []
+
+
+# Files and directories a login depends on: a file pg-dr writes there (a mode-0600 borgmatic config over
+# authorized_keys with adoptExisting, a pgpass block in a shell profile) locks the user out or runs as them.
+_LOGIN_DIRECTORIES = frozenset({".ssh", ".gnupg"})
+_LOGIN_FILES = frozenset(
+    {".profile", ".bash_profile", ".bash_login", ".bash_logout", ".bashrc", ".zshenv", ".zprofile", ".zshrc",
+     ".zlogin", ".zlogout", ".login", ".logout", ".cshrc", ".tcshrc", ".kshrc", ".shrc", ".inputrc", ".rhosts",
+     ".shosts", ".k5login", ".forward", ".pam_environment", ".login_conf", ".netrc"}
+)  # fmt: skip
+_SYSTEM_ALLOWED = ("/etc/borgmatic/", "/etc/borgmatic.d/")
+
+
+def login_critical_problem(path: str) -> str | None:
+    """Why pg-dr must never write ``path`` (a file a login depends on), or None. Casefolded: macOS file systems
+    are case-insensitive by default."""
+    folded = posixpath.normpath(path).casefold()
+    parts = folded.split("/")
+    if _LOGIN_DIRECTORIES.intersection(parts):
+        return f"{path} is under {'/'.join(p for p in parts if p in _LOGIN_DIRECTORIES)}: a login depends on it"
+    if parts[-1] in _LOGIN_FILES:
+        return f"{path} is a shell or login start-up file: a login depends on it"
+    if folded.startswith(("/etc/", "/private/etc/")) and not folded.startswith(_SYSTEM_ALLOWED):
+        return f"{path} is a system configuration file: only /etc/borgmatic/ and /etc/borgmatic.d/ take pg-dr's files"
+    return None
+
+
+def _login_critical_paths(cfg: BackupConfig) -> list[tuple[str, str]]:
+    written = [
+        ("configPath", cfg.resolved_config_path),
+        ("pgpassPath", cfg.resolved_pgpass_path),
+        ("runtimeDirectory", cfg.resolved_runtime_directory),
+        *(("schedule.label", path) for path in schedule_unit_paths(cfg)),
+    ]
+    problems = []
+    for key, path in written:
+        if problem := login_critical_problem(path):
+            problems.append((key, f"{problem}: pg-dr never writes there (choose another path)"))
+    return problems
 
 
 def _path_collisions(cfg: BackupConfig) -> list[tuple[str, str]]:

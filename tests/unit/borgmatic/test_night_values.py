@@ -267,3 +267,32 @@ def test_a_reserved_role_name_is_refused_as_the_backup_s_user(name: str) -> None
     problems = _problems(databases=[db])
     assert [p for p, _ in problems] == ["pg-dr:backup.databases[0].username"]
     assert "reserved by PostgreSQL" in problems[0][1]
+
+
+# ------------------------------------------------------------------------------------------ login files
+@pytest.mark.parametrize(
+    ("key", "path"),
+    [
+        ("configPath", "/Users/erichblume/.ssh/authorized_keys"),
+        ("configPath", "/Users/erichblume/.SSH/authorized_keys"),  # macOS: case-insensitive
+        ("configPath", "/Users/erichblume/.zshrc"),
+        ("configPath", "/etc/ssh/sshd_config"),
+        ("configPath", "/etc/sudoers"),
+        ("pgpassPath", "/Users/erichblume/.ssh/config"),
+        ("pgpassPath", "/Users/erichblume/.bash_profile"),
+        ("runtimeDirectory", "/Users/erichblume/.gnupg/pg-dr"),
+    ],
+)
+def test_a_path_a_login_depends_on_is_refused(key: str, path: str) -> None:
+    problems = _problems(**{key: path}, adoptExisting=True)
+    assert [p for p, _ in problems] == [f"pg-dr:backup.{key}"], problems
+    assert "pg-dr never writes there" in problems[0][1]
+
+
+def test_a_home_dir_under_ssh_is_refused_for_every_file_pg_dr_writes() -> None:
+    problems = _problems(homeDir="/Users/erichblume/.ssh")
+    assert {p for p, _ in problems} >= {"pg-dr:backup.configPath", "pg-dr:backup.pgpassPath"}
+
+
+def test_borgmatic_s_system_directories_stay_allowed() -> None:
+    assert _problems(configPath="/etc/borgmatic.d/pg-dr.yaml", schedule={"kind": "none"}) == []
