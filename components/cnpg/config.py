@@ -27,7 +27,7 @@ _UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "
 
 
 def _storage_size(value: str) -> str:
-    number = value.rstrip("kMGTPEi")
+    number = value.rstrip("kKMGTPEi")
     size = Decimal(number) * _UNITS[value[len(number) :]]
     if not MIN_STORAGE_BYTES <= size <= MAX_STORAGE_BYTES:
         raise ValueError(f"{value!r} is outside 1Mi..1Pi")
