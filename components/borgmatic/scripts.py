@@ -32,29 +32,18 @@ def launchd_reload(
     """(after a change: bootout the old job once its backup in progress ended; always: bootstrap it if it is
     not loaded, retried while launchd still refuses)."""
     after_change = launchd_unload(launchctl, label, retry_seconds=retry_seconds)
-    always = snippet(
-        SH,
-        "launchd-bootstrap.sh",
-        LAUNCHCTL=q(launchctl),
-        LABEL=q(label),
-        PLIST=q(plist),
-        TRIES=str(tries),
-        RETRY_SECONDS=str(retry_seconds),
-    )
+    always = _launchd("launchd-bootstrap.sh", launchctl, label, retry_seconds, PLIST=q(plist), TRIES=str(tries))
     return after_change, always
 
 
 def launchd_unload(
     launchctl: str, label: str, *, run_wait: int = RUN_WAIT_SECONDS, retry_seconds: int = RETRY_SECONDS
 ) -> str:
-    return snippet(
-        SH,
-        "launchd-bootout.sh",
-        LAUNCHCTL=q(launchctl),
-        LABEL=q(label),
-        RUN_WAIT=str(run_wait),
-        RETRY_SECONDS=str(retry_seconds),
-    )
+    return _launchd("launchd-bootout.sh", launchctl, label, retry_seconds, RUN_WAIT=str(run_wait))
+
+
+def _launchd(name: str, launchctl: str, label: str, retry_seconds: int, **values: str) -> str:
+    return snippet(SH, name, LAUNCHCTL=q(launchctl), LABEL=q(label), RETRY_SECONDS=str(retry_seconds), **values)
 
 
 def systemd_user(systemctl: str, *args: str) -> str:
