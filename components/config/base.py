@@ -38,9 +38,10 @@ _HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 # see: bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) reorder the text shown in
 # summary.md or a script from the text that runs, and zero-width/invisible characters (U+200B-U+200F, the
 # LRM/RLM marks, U+2060-U+2064, U+061C, U+180E, U+FEFF) make two different values look the same.
-_CONTROL = re.compile(
-    r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\u2060-\u2064\u061c\u180e\ufeff]"
-)
+_INVISIBLE = r"\u202a-\u202e\u2066-\u2069\u200b-\u200f\u2060-\u2064\u061c\u180e\ufeff"
+_CONTROL = re.compile(rf"[\x00-\x1f\x7f-\x9f\u2028\u2029{_INVISIBLE}]")
+INVISIBLE = re.compile(f"[{_INVISIBLE}]")
+"""Bidi controls and invisible characters alone (for files, whose tabs and line breaks are fine)."""
 # Names PostgreSQL reads as something else than a role where a role is named, even double-quoted
 # ("public", "none": gram.y's RoleSpec), or as the session's role unquoted (current_user, session_user,
 # current_role): CREATE ROLE or a login with them fails, or grants land elsewhere.

@@ -227,6 +227,17 @@ def test_a_policy_file_that_does_not_parse_is_never_quoted(text: str) -> None:
         assert secret not in message, message
 
 
+@pytest.mark.parametrize("char", ["\u202e", "\u2066", "\u200b", "\ufeff"])
+def test_a_policy_with_a_bidi_control_or_invisible_character_is_refused(char: str) -> None:
+    """A review of the merged policy must show what is applied (issue 16): a U+202E in a comment reorders it."""
+    text = BASE.replace('"tcp:443"', f'"tcp:443"{char}', 1)
+    line = text[: text.index(char)].count("\n") + 1
+    with pytest.raises(TailnetPolicyError) as info:
+        merge(text)
+    (message,) = info.value.problems
+    assert message.startswith(f"{F}:{line}:") and f"(U+{ord(char):04X})" in message
+
+
 def test_tags_the_backups_need_must_be_declared() -> None:
     text = BASE.replace('\t\t"tag:k8s":     ["group:admins"],\n', "").replace('"tag:homelab":', '"tag:other":  ')
     text = text.replace('"dst": ["tag:k8s"]', '"dst": ["*"]').replace('"accept": ["tag:k8s:443"],\n', "")
