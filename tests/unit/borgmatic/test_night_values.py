@@ -16,7 +16,7 @@ import pytest
 import yaml
 from borgmatic.actions.check import parse_frequency
 from borgmatic.borg.flags import make_match_archives_flags
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from components.borgmatic import archives
@@ -151,6 +151,42 @@ def test_an_accepted_pair_matches_all_of_its_names_and_none_of_the_default_forma
         (_, other_glob) = make_match_archives_flags(None, None, "1.2.4")
         other_glob = other_glob.replace("{hostname}", host)
         assert not any(glob(other_glob, name) for name in _names(fmt, host))
+
+
+_PIECES = ["pg-dr-", "pg-", "dr", "-", "_", ".", ":", "::", "/", " ", "*", "?", "[a]", "{", "}", "%", "x", "{{",
+           "{hostname}", "{fqdn}", "{reverse-fqdn}", "{user}", "{pid}", "{uuid4}", "{borgversion}", "{now}",
+           "{utcnow}", "{now:%Y-%m-%dT%H:%M:%S}", "{now:%Y%m%d}", "{now:%D}", "{utcnow:%H%M%S%f}", "{now:%c}",
+           "{now:}", "{bad}", "{hostname:x}", "{now:%Y/%m}", "\u202e"]  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.builds(
+        lambda head, a, unique, b: head + a + unique + b,
+        st.sampled_from(["pg-dr-", "pg-dr-", "pg-dr-", "pg-dr", "pg-", ""]),
+        _pieces := st.lists(st.sampled_from(_PIECES), max_size=2).map("".join),
+        st.sampled_from(["{now}", "{uuid4}", "{utcnow:%H%M%S%f}", "{now:%Y-%m-%dT%H:%M:%S}", "{now:%Y%m%d}"]),
+        _pieces,
+    ),
+    st.one_of(st.none(), st.builds(lambda p: f"sh:pg-dr-{p}*", _pieces), st.builds(lambda p: f"sh:{p}*", _pieces)),
+)
+def test_any_format_and_match_accepted_is_proved_by_borg_s_own_glob(fmt: str, match: str | None) -> None:
+    """Beyond the listed values: any format and match built from placeholders, globs and separators that
+    ``check`` accepts matches every name it produces (Borg's glob; the host check's ERE), and no name holds
+    '/' or '::'."""
+    glob = _borg_glob()
+    names = (fmt, match)
+    if _problems(**values.backup_keys({}, None, names)):
+        event("refused")
+        return
+    event("accepted")
+    cfg = _backup(**values.backup_keys({}, None, names))
+    assert cfg.archive_name_format.startswith("pg-dr-")
+    (_, borg_glob) = make_match_archives_flags(cfg.match_archives, cfg.archive_name_format, "1.2.4")
+    ere = re.compile(archives.name_ere(fmt))
+    for name in _names(fmt, "indri"):
+        assert "/" not in name and "::" not in name, name
+        assert glob(borg_glob, name) and ere.match(name), (name, borg_glob)
 
 
 def test_the_name_ere_matches_what_the_format_produces_and_not_the_default_format() -> None:
