@@ -336,10 +336,17 @@ def qualify_config(project: str, raw: Mapping[str, Any]) -> tuple[dict[str, str]
 
 def load_stack_file(project_dir: Path, stack: str) -> dict[str, Any]:
     """The ``config:`` mapping of ``Pulumi.<stack>.yaml``, read as the CLI reads it (:mod:`offline.stackfile`)."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
     try:
-        return load_stack_config_file(project_dir / f"Pulumi.{stack}.yaml")
+        return load_stack_config_file(path)
     except StackFileError as exc:
-        raise RenderError(str(exc)) from None
+        if path.exists() or path.is_symlink():
+            raise RenderError(str(exc)) from None
+        existing = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+        stacks = f"the stacks here: {', '.join(existing)}" if existing else "no stack file here yet"
+        raise RenderError(
+            f"{exc} ({stacks}; `pulumi stack init {stack}` and a Pulumi.{stack}.yaml create one)"
+        ) from None
 
 
 # ----------------------------------------------------------------------------------------- running

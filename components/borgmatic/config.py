@@ -1,4 +1,4 @@
-"""``pg-dr:backup``: borgmatic on the backup host (see README, ``pg-dr:backup``)."""
+"""``pg-dr:backup``: borgmatic on the backup host (see docs/configuration.md, ``pg-dr:backup``)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ DEFAULT_DUMP_COMPRESSION: str | int | None = 0
 DEFAULT_RESTORE_JOBS: int | None = None
 DEFAULT_BORG_COMPRESSION = "zstd,3"
 # pg-dr's archives in a repository another borgmatic config also writes to: its own name prefix, and the
-# match that keeps prune/check/list of either config off the other's archives (proved in archives.py).
+# match that keeps prune/check/list of either config off the other's archives (proved in archives.py;
+# see docs/brownfield.md).
 DEFAULT_ARCHIVE_NAME_FORMAT = "pg-dr-{hostname}-{now:%Y-%m-%dT%H:%M:%S.%f}"
 DEFAULT_MATCH_ARCHIVES = derived_match(DEFAULT_ARCHIVE_NAME_FORMAT)
 # Waits a night can afford: beyond them a run never ends in practice (and 10^30 is no shell number).

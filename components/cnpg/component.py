@@ -6,7 +6,7 @@ Three modes (``pg-dr:cluster.mode``):
   atomic (not map-keyed), so this stack owns *all* managed roles of the cluster.
 * ``rolesPatch`` - another tool (ArgoCD) owns the Cluster; pg-dr owns only ``spec.managed.roles``, with a
   server-side apply patch (``ClusterPatch``) under the fixed field manager ``pg-dr``. Works with any CNPG
-  version that has managed roles. The other tool must not write that field (README, brownfield).
+  version that has managed roles. The other tool must not write that field (docs/brownfield.md).
 * ``databaseRole`` - one CNPG 1.30 ``DatabaseRole`` per role against an existing cluster.
 
 Every Kubernetes object goes through one explicit ``kubernetes.Provider`` (a child, so its settings are

@@ -1,4 +1,4 @@
-"""``pg-dr:cluster``: the CloudNativePG cluster and its managed roles (see README, ``pg-dr:cluster``)."""
+"""``pg-dr:cluster``: the CloudNativePG cluster and its managed roles (see docs/configuration.md, ``pg-dr:cluster``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from components.config.base import NAMESPACE, DnsName, Model, PgIdent, Quantity, RoleName, Text, _NestedProblems
+from components.config.base import (
+    NAMESPACE,
+    DateTime,
+    DnsName,
+    Model,
+    PgIdent,
+    Quantity,
+    RoleName,
+    Text,
+    _NestedProblems,
+)
 from components.secrets.refs import SecretRef
 
 # CNPG's webhook and DatabaseRole CEL rules reject these role names.
@@ -60,7 +70,7 @@ class RoleConfig(Model):
     in_roles: list[RoleName] = Field(default_factory=list)
     password: SecretRef | None = None
     disable_password: bool = False
-    valid_until: Text | None = None
+    valid_until: DateTime | None = None
     comment: Text | None = None
 
     @model_validator(mode="after")

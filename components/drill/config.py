@@ -1,4 +1,4 @@
-"""``pg-dr:drill``: the opt-in restore drill (see README, ``pg-dr:drill``)."""
+"""``pg-dr:drill``: the opt-in restore drill (see docs/configuration.md, ``pg-dr:drill``)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from components.config.base import (
     RoleName,
     Text,
     _NestedProblems,
+    suggest,
 )
 from components.remote.pgpass import PgpassLine, password_conflicts
 from components.secrets.refs import SecretRef
@@ -115,7 +116,14 @@ class DrillConfig(Model):
             )
         matches = self.source(backup)
         if not matches:
-            problems.append(("drill.database", f"no pg-dr:backup.databases entry matches {self._wanted()}"))
+            configured = ", ".join(db.key for db in backup.databases)
+            problems.append(
+                (
+                    "drill.database",
+                    f"no pg-dr:backup.databases entry matches {self._wanted()} (configured: {configured})"
+                    + suggest(self.database or "", sorted({db.name for db in backup.databases}), listing=False),
+                )
+            )
         elif len(matches) > 1:
             found = ", ".join(db.key for db in matches)
             problems.append(("drill.sourceHostname", f"{self._wanted()} is ambiguous ({found}): set sourceHostname"))
