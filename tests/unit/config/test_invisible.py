@@ -16,7 +16,7 @@ TEXT_LEAVES = [
     (section, parts)
     for section, body in raw_sections(BASE).items()
     for parts, value in leaves(body)
-    if isinstance(value, str) and not value.startswith("op://")  # secret references: checked by their parser
+    if isinstance(value, str)
 ]
 
 
