@@ -35,8 +35,18 @@ _TAG = re.compile(r"tag:[A-Za-z0-9][A-Za-z0-9_-]*")
 _PG_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 # C0 and C1 controls, DEL and the Unicode line/paragraph separators: a line break or NUL in a name, host,
-# path or label ends up in a unit file, a script or a plist as something else.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# path or label ends up in a unit file, a script or a plist as something else. And what a reviewer cannot
+# see: bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) reorder the text shown in
+# summary.md or a script from the text that runs, and zero-width/invisible characters (U+200B-U+200F, the
+# LRM/RLM marks, U+2060-U+2064, U+061C, U+180E, U+FEFF) make two different values look the same.
+_INVISIBLE = r"\u202a-\u202e\u2066-\u2069\u200b-\u200f\u2060-\u2064\u061c\u180e\ufeff"
+_CONTROL = re.compile(rf"[\x00-\x1f\x7f-\x9f\u2028\u2029{_INVISIBLE}]")
+INVISIBLE = re.compile(f"[{_INVISIBLE}]")
+"""Bidi controls and invisible characters alone (for files, whose tabs and line breaks are fine)."""
+# Names PostgreSQL reads as something else than a role where a role is named, even double-quoted
+# ("public", "none": gram.y's RoleSpec), or as the session's role unquoted (current_user, session_user,
+# current_role): CREATE ROLE or a login with them fails, or grants land elsewhere.
+RESERVED_ROLE_SPECS = frozenset({"public", "none", "current_user", "session_user", "current_role"})
 
 
 class ConfigError(pulumi.RunError):
@@ -167,6 +177,16 @@ Quantity = Annotated[Text, AfterValidator(_check(_QUANTITY, "a Kubernetes quanti
 Tag = Annotated[Text, AfterValidator(_check(_TAG, "a Tailscale tag like tag:k8s"))]
 PgIdent = Annotated[Text, AfterValidator(_check(_PG_IDENT, "a PostgreSQL identifier"))]
 Hostname = Annotated[Text, AfterValidator(_hostname)]
+
+
+def _role_name(value: str) -> str:
+    if value.lower() in RESERVED_ROLE_SPECS:
+        raise ValueError(f"{value!r} is reserved by PostgreSQL as a role specification, not a role name")
+    return value
+
+
+RoleName = Annotated[PgIdent, AfterValidator(_role_name)]
+"""A role name: a PostgreSQL identifier that is not PUBLIC, NONE, CURRENT_USER, SESSION_USER or CURRENT_ROLE."""
 AbsPath = Annotated[Text, AfterValidator(_absolute)]
 HostKey = Annotated[Text, AfterValidator(check_host_key)]
 Port = Annotated[int, Field(ge=1, le=65535)]

@@ -16,6 +16,7 @@ from components.config.base import (
     Model,
     PgIdent,
     Port,
+    RoleName,
     Text,
     _NestedProblems,
     suggest,
@@ -35,7 +36,7 @@ class DrillTargetConfig(Model):
 
     hostname: Hostname = "localhost"
     port: Port = 5432
-    username: PgIdent
+    username: RoleName
     password: SecretRef | None = None  # None: the role's line is already in the backup host's pgpass file
     maintenance_database: PgIdent = "postgres"  # where CREATE/DROP DATABASE run
 

@@ -53,7 +53,7 @@ def decode_policy(data: bytes, path: Path) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise _policy_error(f"{path} is not UTF-8 (invalid byte 0x{data[exc.start]:02x} on line {line})") from None
+        raise _policy_error(f"{path} is not UTF-8 (an invalid byte on line {line})") from None
 
 
 def read_policy_file(policy_file: str, project_dir: Path) -> tuple[str, str]:

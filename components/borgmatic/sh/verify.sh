@@ -12,16 +12,16 @@ trap 'exit 130' INT
 trap 'exit 141' PIPE
 trap 'exit 143' TERM
 if ! bm config validate; then
-  echo "pg-dr verify: borgmatic config validate failed for $config" >&2
+  printf '%s\n' "pg-dr verify: borgmatic config validate failed for $config" >&2
   exit 1
 fi
 if ! bm create; then
-  echo "pg-dr verify: borgmatic create failed for $config" >&2
+  printf '%s\n' "pg-dr verify: borgmatic create failed for $config" >&2
   exit 1
 fi
 list() {
   if ! bm list --repository "$2" --archive latest --json > "$work/$1.list"; then
-    echo "pg-dr verify: borgmatic list --repository $2 --archive latest failed" >&2
+    printf '%s\n' "pg-dr verify: borgmatic list --repository $2 --archive latest failed" >&2
     exit 1
   fi
 }
@@ -33,10 +33,10 @@ check_dump() {
   $3: no $4 in the latest archive of repository $2"
     return 0
   fi
-  echo "@DUMP_PREFIX@$2 $(printf '%s\n' "$line" | sed -e 's/.*"path": "\([^"]*\)".*/\1/')"
+  printf '%s\n' "@DUMP_PREFIX@$2 $(printf '%s\n' "$line" | sed -e 's/.*"path": "\([^"]*\)".*/\1/')"
 }
 @CHECKS@
 if [ -n "$missing" ]; then
-  echo "pg-dr verify: dumps missing:$missing" >&2
+  printf '%s\n' "pg-dr verify: dumps missing:$missing" >&2
   exit 1
 fi

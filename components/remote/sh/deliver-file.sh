@@ -6,4 +6,4 @@ lock
 check_target
 install_new "$work/in"
 claim
-@ACTIVATE@echo "pg-dr: $target $state"
+@ACTIVATE@printf '%s\n' "pg-dr: $target $state"
