@@ -304,6 +304,19 @@ def _what_it_does(command: _Command) -> str:
     return next((does for suffix, does in DOES.items() if command.name.endswith(suffix)), "runs its script")
 
 
+def _import_note(r: RegisteredResource) -> str:
+    """What importing ``r`` does: Pulumi >= 3.174 reads the live object and applies every difference as an
+    update in the same ``up`` (docs/brownfield.md)."""
+    if r.type.startswith("kubernetes:"):
+        return (
+            "read at preview, refused if its data, type or spec (outside the roles) differs from the declaration; "
+            "pg-dr's labels are added in the same `up`"
+        )
+    if r.type == "tailscale:index/acl:Acl":
+        return "the live policy is read and the merge applied to it as an update in the same `up` (never a 412)"
+    return "the live object is read and every difference applied as an update in the same `up`"
+
+
 def _changes(render: Render) -> list[str]:
     custom = [r for r in render.resources if r.custom and not r.type.startswith(PROVIDER_PREFIX)]
     imported = [r for r in custom if (r.options or {}).get("importId")]
@@ -322,8 +335,7 @@ def _changes(render: Render) -> list[str]:
             lines.append(f"  - `{command.name}` on `{command.host}`: {_what_it_does(command)}")
     lines += ["", "### 2. Imported (adopted: the existing object is taken over, never created over)", ""]
     lines += [
-        f"- {_short(r)}, id `{r.options['importId']}`: the live object must match the declaration "
-        "(a difference is applied in the same `up`)"
+        f"- {_short(r)}, id `{r.options['importId']}`: {_import_note(r)}"
         for r in sorted(imported, key=lambda r: (r.type, r.name))
     ] or ["- nothing"]
     lines += ["", "### 3. Patched (fields of an object another tool owns)", ""]

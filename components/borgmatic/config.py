@@ -26,6 +26,7 @@ from components.config.base import (
     _check,
     _NestedProblems,
 )
+from components.config.host_key import rsa_pin_problem
 from components.remote.pgpass import PgpassLine, password_conflicts
 from components.secrets.refs import SecretRef
 
@@ -276,6 +277,8 @@ class BackupConfig(Model):
         problems: list[tuple[str, str]] = []
         if self.host_key is None and not self.insecure_ignore_host_key:
             problems.append(("hostKey", "required: pin the host key (ssh-keyscan) or set insecureIgnoreHostKey: true"))
+        elif self.host_key is not None and self.host_key.split()[0] == "ssh-rsa":
+            problems.append(("hostKey", rsa_pin_problem(self.host)))
         seen: dict[tuple[str, int, str], int] = {}
         for i, db in enumerate(self.databases):
             k = (db.hostname, db.port, db.name)

@@ -159,7 +159,7 @@ def test_repository_stack_files_parse(path: Path) -> None:
             "tailnet",
             [],
             "zzzz",
-            "pg-dr:tailnet.zzzz: unknown key (known: manage, policyFile, backupSource, overwriteExisting)",
+            "pg-dr:tailnet.zzzz: unknown key (known: manage, policyFile, backupSource, overwriteExisting, adopt)",
         ),
     ],
 )

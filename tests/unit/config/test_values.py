@@ -169,7 +169,6 @@ def _rsa(bits: int) -> str:
 GOOD_KEYS = {
     "ed25519": HOST_KEY,
     "ed25519 with a comment": HOST_KEY + " root@indri",
-    "rsa 3072": _rsa(3072),
     "ecdsa p256": _key("ecdsa-sha2-nistp256", b"nistp256", b"\x04" + bytes(64)),
     "ecdsa p521": _key("ecdsa-sha2-nistp521", b"nistp521", b"\x04" + bytes(132)),
 }
@@ -199,6 +198,13 @@ def test_bad_host_keys_say_what_is_wrong(case: str) -> None:
     key, expected = BAD_KEYS[case]
     problems = _problems(_set("backup", "hostKey", key))
     assert "pg-dr:backup.hostKey: " in problems and expected in problems
+
+
+def test_a_well_formed_rsa_pin_is_refused_with_the_command_that_prints_an_ed25519_key() -> None:
+    problems = _problems(_set("backup", "hostKey", _rsa(3072)))
+    assert "pg-dr:backup.hostKey: an ssh-rsa pin makes pulumi-command offer only the SHA-1 ssh-rsa" in problems
+    host = raw_sections(BASE)["backup"]["host"]
+    assert f"`ssh-keyscan -t ed25519 {host}` prints it" in problems
 
 
 # ------------------------------------------------------------------------------------ secret values

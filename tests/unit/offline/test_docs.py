@@ -103,7 +103,7 @@ def test_the_readme_is_a_readme() -> None:
     assert "docs/brownfield.md" in readme and "## Deploying onto an existing host" not in readme
 
 
-@pytest.mark.parametrize("doc", ["README.md", "bench/README.md"])
+@pytest.mark.parametrize("doc", ["README.md", "bench/README.md", "docs/brownfield.md"])
 def test_every_repository_path_named_exists(doc: str) -> None:
     text = (CHECKOUT / doc).read_text()
     named = {m.group(0) for m in PATH.finditer(text)}
@@ -138,6 +138,13 @@ def test_render_table_lists_every_kind_of_file_render_writes() -> None:
         if kind is None:
             kind = "`hosts/<host>/scripts/<command>.sh`" if "/scripts/" in path else "`hosts/<host>/borgmatic.yaml`"
         assert kind in table, f"{path}: the render table has no row for it"
+
+
+def test_brownfield_doc_exists_where_the_prod_stack_points() -> None:
+    assert "docs/brownfield.md" in (CHECKOUT / "Pulumi.prod.yaml").read_text()
+    doc = (CHECKOUT / "docs" / "brownfield.md").read_text()
+    for heading in ("## The tailnet policy", "### What an import really does", "## Step by step"):
+        assert f"\n{heading}" in doc, heading
 
 
 def test_changelog_and_license() -> None:

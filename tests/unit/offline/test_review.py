@@ -180,9 +180,14 @@ def test_summary_says_what_up_does_in_order_for_the_prod_stack() -> None:
     positions = [text.index(f"\n{h}\n") for h in headings]
     assert positions == sorted(positions) and text.index("## Warnings") < positions[0]
     assert _section(text, "### 2. Imported (adopted: the existing object is taken over, never created over)") == [
-        f"- `kubernetes:core/v1:Secret` **blumeops-pg-{role}**, id `databases/blumeops-pg-{role}`: the live object "
-        "must match the declaration (a difference is applied in the same `up`)"
-        for role in ("borgmatic", "eblume")
+        *(
+            f"- `kubernetes:core/v1:Secret` **blumeops-pg-{role}**, id `databases/blumeops-pg-{role}`: read at "
+            "preview, refused if its data, type or spec (outside the roles) differs from the declaration; pg-dr's "
+            "labels are added in the same `up`"
+            for role in ("borgmatic", "eblume")
+        ),
+        "- `tailscale:index/acl:Acl` **tailnet-policy**, id `acl`: the live policy is read and the merge applied to "
+        "it as an update in the same `up` (never a 412)",
     ]
     created = _section(text, "### 1. Created")
     commands = [line.split("`")[1] for line in created if line.startswith("  - ")]
