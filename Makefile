@@ -7,7 +7,7 @@ A      ?= dev
 B      ?= prod
 STACKS ?= dev prod
 
-.PHONY: venv render check diff test test-unit test-artifact test-fault test-e2e snapshot lint clean
+.PHONY: venv render check diff test test-unit test-artifact test-fault test-e2e snapshot docs-check lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ test-e2e: venv
 ## Regenerate the committed render snapshot (tests/unit/offline/renders) after an intended change.
 snapshot: venv
 	PG_DR_UPDATE_SNAPSHOT=1 $(VENV)/bin/python -m pytest -q tests/unit/offline/test_render_snapshot.py
+
+## Check every figure, file name, config key and example output of README.md and docs/ against the code.
+docs-check: venv
+	$(VENV)/bin/python -m tests.support.docs_check
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -20,13 +20,16 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pulumi.runtime
 from google.protobuf import empty_pb2, json_format
+from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockCallArgs, MockEngine, MockMonitor, MockResourceArgs, Mocks, MockSettings
-from pulumi.runtime.settings import ROOT, configure
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.settings import ROOT, SETTINGS, configure
 from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
 
 from components.keypath import key_path, leaves
 from components.outputs import RENDER_FILES
@@ -85,6 +88,7 @@ class Render:
     seconds: float
     placeholders: bool
     resolved_secrets: set[str] = field(default_factory=set, repr=False)
+    reads: list[tuple[str, str]] = field(default_factory=list)  # (type, id) of every Resource.get
 
     def render_files(self) -> dict[str, str]:
         """Files components publish for review (``renderFiles`` outputs), by relative path."""
@@ -170,11 +174,25 @@ class _ProviderMocks(Mocks):
         return {}, None
 
 
+class LiveReader(Protocol):
+    """What serves the program's reads (``Resource.get``) offline: the live object's state, or None when
+    it does not exist (a test's stand-in for the cluster; see tests/support/pulumi_engine.py)."""
+
+    def read(self, type_: str, id_: str) -> Mapping[str, Any] | None: ...
+
+
 class _RecordingMonitor(MockMonitor):
+    """Records registrations and reads. A read is served by ``live`` when given (a missing object fails
+    with the engine's own message, pkg/resource/deploy/step.go ``ReadStep``: "resource '<id>' does not
+    exist"); without it (``pg-dr render``: no cluster) the SDK's mock echoes the read's inputs, which
+    carry no ``metadata``, and the program's live checks have nothing to compare."""
+
     def __init__(self, mocks: Mocks):
         super().__init__(mocks)
         self.recorded: list[RegisteredResource] = []
         self.outputs: dict[str, dict[str, Any]] = {}
+        self.live: LiveReader | None = None
+        self.reads: list[tuple[str, str]] = []
 
     # The SDK's MockMonitor gives each RPC worker thread an event loop (sync_await._ensure_event_loop) and
     # never closes it; one left for the garbage collector at interpreter exit printed "Exception ignored in
@@ -184,7 +202,20 @@ class _RecordingMonitor(MockMonitor):
         return _on_own_loop(super().Invoke, request)
 
     def ReadResource(self, request: Any) -> Any:
-        return _on_own_loop(super().ReadResource, request)
+        self.reads.append((request.type, request.id))
+        if self.live is None:
+            return _on_own_loop(super().ReadResource, request)
+        return _on_own_loop(self._read_live, request)
+
+    def _read_live(self, request: Any) -> Any:
+        assert self.live is not None
+        state = self.live.read(request.type, request.id)
+        if state is None:
+            raise RenderError(f"resource '{request.id}' does not exist")
+        urn = self.make_urn(request.parent, request.type, request.name)
+        props = _sync_await(rpc.serialize_properties(dict(state), {}))
+        self.resources[urn] = MockMonitor.ResourceRegistration(urn, request.id, dict(state))
+        return resource_pb2.ReadResourceResponse(urn=urn, properties=props)
 
     def RegisterResource(self, request: Any) -> Any:
         response = _on_own_loop(super().RegisterResource, request)
@@ -234,6 +265,19 @@ def _on_own_loop(call: Callable[[Any], Any], request: Any) -> Any:
     finally:
         asyncio.set_event_loop(None)
         loop.close()
+
+
+def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
+    """A program that failed inside an ``apply`` (a live check) leaves its other outputs and RPCs pending,
+    and the runtime's settings keep them (and the failure) across ``configure``: they are cancelled and
+    forgotten, so nothing of this run waits on, or fails, in the next one."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    SETTINGS.outputs = set()
+    SETTINGS.rpc_manager.clear()
 
 
 class _CollectingHandler(logging.Handler):
@@ -336,10 +380,17 @@ def qualify_config(project: str, raw: Mapping[str, Any]) -> tuple[dict[str, str]
 
 def load_stack_file(project_dir: Path, stack: str) -> dict[str, Any]:
     """The ``config:`` mapping of ``Pulumi.<stack>.yaml``, read as the CLI reads it (:mod:`offline.stackfile`)."""
+    path = project_dir / f"Pulumi.{stack}.yaml"
     try:
-        return load_stack_config_file(project_dir / f"Pulumi.{stack}.yaml")
+        return load_stack_config_file(path)
     except StackFileError as exc:
-        raise RenderError(str(exc)) from None
+        if path.exists() or path.is_symlink():
+            raise RenderError(str(exc)) from None
+        existing = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+        stacks = f"the stacks here: {', '.join(existing)}" if existing else "no stack file here yet"
+        raise RenderError(
+            f"{exc} ({stacks}; `pulumi stack init {stack}` and a Pulumi.{stack}.yaml create one)"
+        ) from None
 
 
 # ----------------------------------------------------------------------------------------- running
@@ -351,8 +402,10 @@ def render_config(
     resolve_secrets: bool = False,
     onepassword_client: ClientFactory | None = None,
     environ: Mapping[str, str] | None = None,
+    live: LiveReader | None = None,
 ) -> Render:
-    """Run the program under mocks with an in-memory stack config (the ``config:`` mapping of a stack file)."""
+    """Run the program under mocks with an in-memory stack config (the ``config:`` mapping of a stack file);
+    ``live`` serves the program's reads of live objects (none: ``pg-dr render``, no cluster)."""
     project_dir = (project_dir or PROJECT_DIR).resolve()
     project, merged = project_config(project_dir, config, stack)
     full_config, secret_keys = qualify_config(project, merged)
@@ -365,7 +418,7 @@ def render_config(
         on_resolved=resolved.update,
     )
     program = lambda: runpy.run_path(str(project_dir), run_name="__main__")  # noqa: E731 - as the CLI runs it
-    render = run_under_mocks(program, project_dir, project, stack, full_config, secret_keys, mode)
+    render = run_under_mocks(program, project_dir, project, stack, full_config, secret_keys, mode, live=live)
     render.resolved_secrets = resolved
     return render
 
@@ -384,9 +437,11 @@ def run_under_mocks(
     config: dict[str, str],
     secret_keys: list[str],
     mode: ResolutionMode,
+    live: LiveReader | None = None,
 ) -> Render:
     started = time.perf_counter()
     monitor = _RecordingMonitor(_ProviderMocks())
+    monitor.live = live
     handler = _CollectingHandler()
     logger = logging.getLogger(f"pg-dr.render.{stack}")
     logger.addHandler(handler)
@@ -412,6 +467,7 @@ def run_under_mocks(
         loop.run_until_complete(run_in_stack(program))
     finally:
         set_resolution_mode(previous_mode)
+        _cancel_pending(loop)
         loop.close()
         logger.removeHandler(handler)
         pulumi.runtime.set_all_config({}, [])
@@ -426,4 +482,5 @@ def run_under_mocks(
         warnings=handler.messages,
         seconds=time.perf_counter() - started,
         placeholders=mode.placeholders,
+        reads=monitor.reads,
     )

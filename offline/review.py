@@ -14,6 +14,7 @@ are shown (they are plain stack config) and every other connection field as ``[s
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 from collections import defaultdict
@@ -21,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from components.keypath import leaves
 from offline.engine import REDACTED, RegisteredResource, Render, Secret, redact, reveal
 
 REMOTE_COMMAND = "command:remote:Command"
@@ -257,7 +259,242 @@ def _monitoring(render: Render) -> list[str]:
     return lines or ["- nothing is scheduled"]
 
 
-def summary(render: Render, provider_config: Mapping[str, Any] | None = None) -> str:
+# ------------------------------------------------------------------------------ what `pulumi up` does
+PASSPHRASE_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+OP_TOKEN = "OP_SERVICE_ACCOUNT_TOKEN"
+TAILSCALE_KEY = "TAILSCALE_API_KEY"
+TAILSCALE_OAUTH = ("TAILSCALE_OAUTH_CLIENT_ID", "TAILSCALE_OAUTH_CLIENT_SECRET")
+SSH_AGENT = "SSH_AUTH_SOCK"
+# Every variable the credentials list may look at (besides the stack's own `env:` references).
+CREDENTIAL_VARIABLES = (*PASSPHRASE_VARIABLES, OP_TOKEN, TAILSCALE_KEY, *TAILSCALE_OAUTH, SSH_AGENT)
+_SCRIPT_SETTING = re.compile(r"^(limit|grace)=([0-9]+)$", re.MULTILINE)
+
+
+def _short(r: RegisteredResource) -> str:
+    return f"`{r.type}` **{r.name}**"
+
+
+def _patched_fields(inputs: Mapping[str, Any]) -> list[str]:
+    """The dotted paths a patch sets (down to the first list or value), metadata aside."""
+    paths: list[str] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, Mapping) and value:
+            for key in sorted(value):
+                walk(value[key], f"{path}.{key}" if path else key)
+        else:
+            paths.append(path)
+
+    walk({k: v for k, v in reveal(inputs).items() if k not in ("apiVersion", "kind", "metadata")}, "")
+    return paths
+
+
+# What a command does, by the suffix of its name (components/borgmatic, components/drill), when it writes no file.
+DOES = {
+    "-preflight": "checks that every configured binary is an executable that answers --version",
+    "-host-check": "refuses, before anything is written, a file at pg-dr's paths that pg-dr did not write",
+    "-login-wait": "waits until each cluster database accepts its login (see 4.)",
+    "-verify": "runs `borgmatic create` and checks the archive (see 4.)",
+    "-run": "the restore drill (see 4.)",
+}
+
+
+# The order the commands run in (their dependencies), by name part; anything else after them.
+RUN_ORDER = ("preflight", "host-check", "config", "pgpass", "schedule", "login-wait", "verify", "drill-")
+
+
+def _run_order(command: _Command) -> tuple[int, int, str]:
+    drill = command.name.startswith("drill-")
+    rank = next((i for i, part in enumerate(RUN_ORDER) if part in command.name), len(RUN_ORDER))
+    return int(drill), rank, command.name
+
+
+def _what_it_does(command: _Command) -> str:
+    files = ", ".join(f"`{t}`" for t in command.targets())
+    if files and "pgpass" in command.name:
+        return f"puts its block (`# BEGIN pg-dr ...`) into {files} (other lines kept)"
+    if files:
+        return f"writes {files} (the previous version kept in its history)"
+    return next((does for suffix, does in DOES.items() if command.name.endswith(suffix)), "runs its script")
+
+
+def _import_note(r: RegisteredResource) -> str:
+    """What importing ``r`` does: Pulumi >= 3.174 reads the live object and applies every difference as an
+    update in the same ``up`` (docs/brownfield.md)."""
+    if r.type.startswith("kubernetes:"):
+        return (
+            "read at preview, refused if its data, type or spec (outside the roles) differs from the declaration; "
+            "pg-dr's labels are added in the same `up`"
+        )
+    if r.type == "tailscale:index/acl:Acl":
+        return "the live policy is read and the merge applied to it as an update in the same `up` (never a 412)"
+    return "the live object is read and every difference applied as an update in the same `up`"
+
+
+def _changes(render: Render) -> list[str]:
+    custom = [r for r in render.resources if r.custom and not r.type.startswith(PROVIDER_PREFIX)]
+    imported = [r for r in custom if (r.options or {}).get("importId")]
+    patched = [r for r in custom if r.type.endswith("Patch") and r not in imported]
+    commands = [r for r in custom if r.type == REMOTE_COMMAND]
+    created = [r for r in custom if r not in imported and r not in patched and r not in commands]
+    lines = ["### 1. Created", ""]
+    lines += [f"- {_short(r)}" for r in sorted(created, key=lambda r: (r.type, r.name))] or ["- nothing"]
+    hosts = sorted({c.host for c in _commands(render)})
+    if commands:
+        lines.append(
+            f"- {len(commands)} `{REMOTE_COMMAND}` run over SSH on {', '.join(f'`{h}`' for h in hosts)} "
+            "(each below under Hosts, its scripts in `hosts/<host>/scripts/`):"
+        )
+        for command in sorted(_commands(render), key=_run_order):
+            lines.append(f"  - `{command.name}` on `{command.host}`: {_what_it_does(command)}")
+    lines += ["", "### 2. Imported (adopted: the existing object is taken over, never created over)", ""]
+    lines += [
+        f"- {_short(r)}, id `{r.options['importId']}`: {_import_note(r)}"
+        for r in sorted(imported, key=lambda r: (r.type, r.name))
+    ] or ["- nothing"]
+    lines += ["", "### 3. Patched (fields of an object another tool owns)", ""]
+    for r in sorted(patched, key=lambda r: (r.type, r.name)):
+        annotations = ((reveal(r.inputs).get("metadata") or {}).get("annotations")) or {}
+        manager = annotations.get("pulumi.com/patchFieldManager")
+        fields = ", ".join(f"`{f}`" for f in _patched_fields(r.inputs))
+        lines.append(f"- {_short(r)}: {fields}" + (f", field manager `{manager}`" if manager else ""))
+    if not patched:
+        lines.append("- nothing")
+    return lines
+
+
+def _on_hosts(render: Render) -> list[str]:
+    lines: list[str] = []
+
+    def order(c: _Command) -> tuple[int, str]:  # the backup, then what precedes it, then the rest
+        return (0 if c.name.endswith("-verify") else 1 if c.name.endswith("-login-wait") else 2), c.name
+
+    for command in sorted(_commands(render), key=order):
+        script = command.script("create") or ""
+        settings = dict(_SCRIPT_SETTING.findall(script))
+        where = f"on `{command.host}`"
+        if command.name.endswith("-verify") and "create" in script:
+            lines.append(
+                f"- `{command.name}`: **runs a real `borgmatic create` {where}** during `up` (a backup of every "
+                "configured database into its repositories), then checks each dump is in the latest archive"
+            )
+        elif command.name.endswith("-login-wait") and "limit" in settings:
+            lines.append(
+                f"- `{command.name}`: before it, waits {where} up to **{settings['limit']} s** for each cluster "
+                f"database to accept its login (`pg-dr:backup.loginWaitSeconds`); nothing listening fails after "
+                f"{settings.get('grace', settings['limit'])} s"
+            )
+        elif command.name.endswith("-run") and "pg_restore" in script:
+            lines.append(
+                f"- `{command.name}`: the restore drill {where}: restores the latest archive's dump into a scratch "
+                "database, compares row counts, drops it"
+            )
+    return lines or ["- no backup or drill runs during `up`"]
+
+
+def _tailnet(render: Render) -> list[str]:
+    lines: list[str] = []
+    for component in (r for r in render.resources if r.type == "pg-dr:index:TailnetPolicy"):
+        outputs = reveal(component.outputs)
+        for grant in outputs.get("generatedGrants") or []:
+            lines.append(
+                f"- grant added: `{', '.join(grant.get('src', []))}` -> `{', '.join(grant.get('dst', []))}` "
+                f"on `{', '.join(grant.get('ip', []))}`, with its policy test"
+            )
+        if not outputs.get("generatedGrants"):
+            lines.append("- no grant added (no backup database has a `tailnetTag`)")
+        if outputs.get("managed"):
+            lines.append(
+                f"- the merged policy replaces the tailnet's whole policy document (`tailnet/policy.hujson`, from "
+                f"`{outputs.get('policyFile')}`)"
+            )
+        else:
+            lines.append("- nothing is sent to Tailscale (`manage: false`): the policy is only merged and validated")
+    return lines or ["- no TailnetPolicy"]
+
+
+def _strings(value: Any) -> list[str]:
+    return [leaf for _, leaf in leaves(value) if isinstance(leaf, str)]
+
+
+def _credentials(render: Render, provider_config: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """What ``pulumi up`` needs in its environment, by name only, and whether this shell has it."""
+    project = {k: v for k, v in provider_config.items() if k.startswith(f"{render.project}:")}
+    refs = sorted(set(_strings(project)))
+    secrets = project.get(f"{render.project}:secrets") or {}
+    needs: list[tuple[str, str, bool]] = []  # (names, what for, set in this shell)
+    needs.append(
+        (
+            " or ".join(f"`{n}`" for n in PASSPHRASE_VARIABLES),
+            "the stack's secrets, with the passphrase secrets provider (`pulumi login --local` or a bucket)",
+            any(environ.get(n) for n in PASSPHRASE_VARIABLES),
+        )
+    )
+    ops = [r for r in refs if r.startswith("op://")]
+    if ops:
+        if isinstance(secrets, Mapping) and secrets.get("desktopAccount"):
+            needs.append((f"1Password app account `{secrets['desktopAccount']}`", f"{len(ops)} op:// references", True))
+        else:
+            needs.append(
+                (
+                    f"`{OP_TOKEN}`",
+                    f"1Password service account: {len(ops)} op:// references",
+                    bool(environ.get(OP_TOKEN)),
+                )
+            )
+    for ref in refs:
+        if ref.startswith("env:"):
+            needs.append((f"`{ref[4:]}`", f"the secret `{ref}`", bool(environ.get(ref[4:]))))
+    if any(r.type.startswith("tailscale:") for r in render.resources):
+        configured = any(k in provider_config for k in ("tailscale:apiKey", "tailscale:oauthClientSecret"))
+        oauth = all(environ.get(n) for n in TAILSCALE_OAUTH)
+        needs.append(
+            (
+                f"`{TAILSCALE_KEY}`, or `{TAILSCALE_OAUTH[0]}` and `{TAILSCALE_OAUTH[1]}`",
+                "the Tailscale provider (or `tailscale:apiKey` as secret config); `TAILSCALE_TAILNET` optional",
+                configured or bool(environ.get(TAILSCALE_KEY)) or oauth,
+            )
+        )
+    commands = _commands(render)
+    if any("privateKey" not in c.connection for c in commands):
+        needs.append(
+            (f"`{SSH_AGENT}`", "an SSH agent holding the key for the backup host", bool(environ.get(SSH_AGENT)))
+        )
+    lines = [f"- {names}: {what}" + ("" if ok else " - **not set in this shell**") for names, what, ok in needs]
+    contexts = sorted(
+        {str(reveal(p.inputs).get("context")) for p in render.resources if p.type == f"{PROVIDER_PREFIX}kubernetes"}
+        - {"None"}
+    )
+    if contexts or any(r.type.startswith("kubernetes:") for r in render.resources):
+        shown = ", ".join(f"`{c}`" for c in contexts) or "the current one"
+        lines.append(f"- kubeconfig (`KUBECONFIG`, else `~/.kube/config`) with the context {shown}")
+    return lines
+
+
+def _what_up_does(render: Render, provider_config: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    return [
+        "## What `pulumi up` does",
+        "",
+        *_changes(render),
+        "",
+        "### 4. Runs on the backup host",
+        "",
+        *_on_hosts(render),
+        "",
+        "### 5. Tailnet",
+        "",
+        *_tailnet(render),
+        "",
+        "### 6. Credentials `pulumi up` needs (names only; checked in the shell that rendered)",
+        "",
+        *_credentials(render, provider_config, environ),
+        "",
+    ]
+
+
+def summary(
+    render: Render, provider_config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> str:
     """``summary.md``: what this render would do, for a person to review."""
     secrets = "resolved for the check, never written" if not render.placeholders else "placeholders (not resolved)"
     lines = [
@@ -269,6 +506,7 @@ def summary(render: Render, provider_config: Mapping[str, Any] | None = None) ->
         "",
         *([f"- {w}" for w in render.warnings] or ["- none"]),
         "",
+        *_what_up_does(render, provider_config or {}, os.environ if environ is None else environ),
         "## Providers",
         "",
         *_providers(render, provider_config or {}),

@@ -12,6 +12,11 @@ Runs before every delivery (they depend on it) and refuses, naming the key and w
   user service may run ``borgmatic`` without ``--config`` while pg-dr's config is one a bare
   ``borgmatic`` finds, and a named ``existingLabel`` must run its own ``--config``.
 
+* archive names another writer's prune would delete, or that pg-dr's would (:mod:`components.borgmatic.archives`):
+  a host whose name ``<host>-`` (borgmatic's default names ``{hostname}-{now}``) overlaps pg-dr's prefix,
+  and an archive in a repository that pg-dr's ``matchArchives`` matches but its format cannot produce
+  (``borg list``, read-only; a repository it cannot read now is noted, not refused).
+
 The agents' arguments are read with ``plutil -extract ProgramArguments`` on macOS (the XML as is
 elsewhere) and a systemd service's ``ExecStart``.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from components.borgmatic.archives import literal_head, match_prefix, name_ere
 from components.borgmatic.config import BackupConfig
 from components.borgmatic.plan import OWNER_MARK, BackupPlan
 from components.remote.shell import q, script
@@ -46,9 +52,20 @@ def host_check(cfg: BackupConfig, plan: BackupPlan) -> str:
             schedule.append("no_agent_runs_ours")
         if sched.existing_label is not None:
             schedule.append(f"existing_runs_its_own {q(sched.existing_kind)} {q(sched.existing_label)}")
+    prefix = match_prefix(cfg.match_archives)
+    assert prefix is not None  # BackupConfig proved it
+    borg_env = ["BORG_RELOCATED_REPO_ACCESS_IS_OK=no", "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=no"]
+    if cfg.encryption_passcommand:
+        borg_env.append(f"BORG_PASSCOMMAND={q(cfg.encryption_passcommand)}")
     return script(
         SH,
         "host-check.sh",
+        ARCHIVE_HEAD=q(literal_head(cfg.archive_name_format)),
+        ARCHIVE_PREFIX=q(prefix),
+        ARCHIVE_ERE=q(name_ere(cfg.archive_name_format)),
+        BORG_ENV=" ".join(borg_env),
+        BORG=q(cfg.borg_path),
+        ARCHIVES="\n".join(f"names_in {q(r.path)}" for r in cfg.repositories),
         ADOPT="1" if cfg.adopt_existing else "0",
         MARK=q(OWNER_MARK),
         CONFIG=q(cfg.resolved_config_path),

@@ -1,4 +1,4 @@
-"""``pg-dr:backup``: borgmatic on the backup host (see README, ``pg-dr:backup``)."""
+"""``pg-dr:backup``: borgmatic on the backup host (see docs/configuration.md, ``pg-dr:backup``)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pydantic import (
     model_validator,
 )
 
+from components.borgmatic.archives import derived_match, format_problem, match_problem
 from components.config.base import (
     AbsPath,
     HostKey,
@@ -20,11 +21,13 @@ from components.config.base import (
     Model,
     PgIdent,
     Port,
+    RoleName,
     Tag,
     Text,
     _check,
     _NestedProblems,
 )
+from components.config.host_key import rsa_pin_problem
 from components.monitoring.config import MonitoringConfig
 from components.remote.pgpass import PgpassLine, password_conflicts
 from components.secrets.refs import SecretRef
@@ -45,15 +48,19 @@ DEFAULT_DUMP_COMPRESSION: str | int | None = 0
 DEFAULT_RESTORE_JOBS: int | None = None
 DEFAULT_BORG_COMPRESSION = "zstd,3"
 # pg-dr's archives in a repository another borgmatic config also writes to: its own name prefix, and the
-# match that keeps prune/check/list of either config off the other's archives (see README).
+# match that keeps prune/check/list of either config off the other's archives (proved in archives.py;
+# see docs/brownfield.md).
 DEFAULT_ARCHIVE_NAME_FORMAT = "pg-dr-{hostname}-{now:%Y-%m-%dT%H:%M:%S.%f}"
-DEFAULT_MATCH_ARCHIVES = "sh:pg-dr-*"
+DEFAULT_MATCH_ARCHIVES = derived_match(DEFAULT_ARCHIVE_NAME_FORMAT)
 # The frequent config's archives (databases[].every): a prefix pg-dr's nightly match never matches, so
 # neither config's prune ever counts (or deletes) the other's archives; kept per hour for two days.
 FREQUENT_ARCHIVE_NAME_FORMAT = "pgdr-frequent-{hostname}-{now:%Y-%m-%dT%H:%M:%S.%f}"
 FREQUENT_MATCH_ARCHIVES = "sh:pgdr-frequent-*"
 FREQUENT_KEEP_HOURLY = 48
-_MATCH_ALL = frozenset({"*", "sh:*", "re:.*", "re:", "sh:**"})
+# Waits a night can afford: beyond them a run never ends in practice (and 10^30 is no shell number).
+MAX_LOGIN_WAIT_SECONDS = 3600
+MAX_LOCK_WAIT_SECONDS = 86400
+MAX_RESTORE_JOBS = 2147483647  # pg_restore --jobs takes 1..INT_MAX
 
 _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _DUMP_COMPRESSION = re.compile(r"(none|gzip|lz4|zstd)(:[A-Za-z0-9=,_-]+)?|[0-9]")
@@ -66,8 +73,14 @@ def _dump_compression(value: str | int | None) -> str | int | None:
     return value
 
 
+def _repository_path(value: str) -> str:
+    if "::" in value:
+        raise ValueError(f"{value!r} holds '::': Borg reads what follows as an archive name")
+    return value
+
+
 class RepositoryConfig(Model):
-    path: Text = Field(min_length=1)
+    path: Annotated[Text, AfterValidator(_repository_path)] = Field(min_length=1)
     label: Label
 
 
@@ -77,10 +90,68 @@ class RetentionConfig(Model):
     keep_monthly: int | None = Field(default=12, ge=0)
     keep_yearly: int | None = Field(default=1000, ge=0)
 
+    @model_validator(mode="after")
+    def _keeps_an_archive(self) -> RetentionConfig:
+        # borgmatic passes the keep_* it has to borg prune, which refuses to run with none above 0 ("At least
+        # one of the keep-... settings must be specified"): every nightly run would fail after its backup.
+        if not any(getattr(self, k) for k in ("keep_daily", "keep_weekly", "keep_monthly", "keep_yearly")):
+            raise ValueError(
+                "keeps no archive: borg prune refuses to run unless one of keepDaily, keepWeekly, keepMonthly, "
+                "keepYearly is at least 1 (every nightly run would fail)"
+            )
+        return self
+
+
+# borgmatic 2.1.10 (actions/check.py parse_frequency): "always", or "<integer> <unit>" split on one space,
+# after strip() and lower(); the unit, with an "s" added when missing, is a timedelta keyword, months or years.
+_FREQUENCY_UNITS = {"microseconds": 1e-6, "milliseconds": 1e-3, "seconds": 1, "minutes": 60, "hours": 3600,
+                    "days": 86400, "weeks": 604800, "months": 30 * 86400, "years": 365 * 86400}  # fmt: skip
+MAX_CHECK_FREQUENCY_SECONDS = 100 * 365 * 86400  # later borgmatic adds it to a date: a year past 9999 crashes
+
+
+def frequency_seconds(frequency: str) -> float | None:
+    """The check interval borgmatic reads from ``frequency`` (None: always); ValueError where borgmatic fails."""
+    if not frequency:
+        return None
+    text = frequency.strip().lower()
+    if text == "always":
+        return None
+    parts = text.split(" ")
+    if len(parts) != 2:
+        raise ValueError
+    number, unit = parts
+    count = int(number)  # what borgmatic calls: takes "+2", "-2", "1_0" and non-ASCII digits too
+    unit = unit if unit.endswith("s") else unit + "s"
+    if unit not in _FREQUENCY_UNITS:
+        raise ValueError
+    return count * _FREQUENCY_UNITS[unit]
+
+
+def _frequency(value: str) -> str:
+    try:
+        seconds = frequency_seconds(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a frequency borgmatic reads: 'always' or '<number> <unit>' (one space; unit: "
+            "minute(s), hour(s), day(s), week(s), month(s), year(s)); borgmatic's check would fail every night"
+        ) from None
+    if seconds is not None and abs(seconds) > MAX_CHECK_FREQUENCY_SECONDS:
+        raise ValueError(f"{value!r} is more than 100 years: borgmatic's check would fail adding it to a date")
+    return value
+
 
 class CheckConfig(Model):
     name: Literal["repository", "archives", "data", "extract", "spot"]
-    frequency: Text = "always"
+    frequency: Annotated[Text, AfterValidator(_frequency)] = "always"
+
+    @model_validator(mode="after")
+    def _no_spot(self) -> CheckConfig:
+        if self.name == "spot":
+            # borgmatic's spot check needs data_sample_percentage & co. and compares source files with the
+            # latest archive: pg-dr's config has database dumps only, so the check fails every night.
+            raise _NestedProblems([("name", "spot compares source files with the archive: pg-dr backs up "
+                                    "databases only (use repository, archives, data or extract)")])  # fmt: skip
+        return self
 
 
 class ScheduleConfig(Model):
@@ -117,14 +188,14 @@ class DatabaseConfig(Model):
     name: PgIdent
     hostname: Hostname = "localhost"
     port: Port = 5432
-    username: PgIdent
+    username: RoleName
     password: SecretRef | None = None
     tailnet_tag: Tag | None = None
     cluster: bool = False
     label: Label | None = None
     format: Literal["custom", "directory", "tar", "plain"] = DEFAULT_DUMP_FORMAT
     compression: Annotated[str | int | None, AfterValidator(_dump_compression)] = DEFAULT_DUMP_COMPRESSION
-    restore_jobs: int | None = Field(default=DEFAULT_RESTORE_JOBS, ge=1)
+    restore_jobs: int | None = Field(default=DEFAULT_RESTORE_JOBS, ge=1, le=MAX_RESTORE_JOBS)
     # RPO below a day: also dumped by the frequent schedule (pg-dr's second config in the same repository)
     every: Literal["1h", "2h", "3h", "4h", "6h", "8h", "12h"] | None = None
 
@@ -200,11 +271,11 @@ class BackupConfig(Model):
     config_path: AbsPath | None = None
     pgpass_path: AbsPath | None = None
     adopt_existing: bool = False
-    archive_name_format: str = Field(default=DEFAULT_ARCHIVE_NAME_FORMAT, min_length=1)
-    match_archives: str = Field(default=DEFAULT_MATCH_ARCHIVES, min_length=1)
-    lock_wait: int | None = Field(default=None, ge=0)
+    archive_name_format: Text = Field(default=DEFAULT_ARCHIVE_NAME_FORMAT, min_length=1)
+    match_archives: Text = Field(default=DEFAULT_MATCH_ARCHIVES, min_length=1)  # unset: derived from the format
+    lock_wait: int | None = Field(default=None, ge=0, le=MAX_LOCK_WAIT_SECONDS)
     runtime_directory: AbsPath | None = None
-    login_wait_seconds: int = Field(default=300, ge=0)
+    login_wait_seconds: int = Field(default=300, ge=0, le=MAX_LOGIN_WAIT_SECONDS)
     borg_path: AbsPath = "/opt/homebrew/bin/borg"
     borgmatic_path: AbsPath = "/opt/homebrew/bin/borgmatic"
     pg_bin_dir: AbsPath = "/opt/homebrew/opt/postgresql@18/bin"
@@ -222,11 +293,24 @@ class BackupConfig(Model):
     run_lock_wait_seconds: int = Field(default=3600, ge=0)  # a backup and a scheduled drill wait for each other
     restore_command_path: AbsPath | None = None  # pg-dr-restore (issue 15's contract); pg-dr-drill beside it
 
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_match_archives(cls, data: object) -> object:
+        """``matchArchives`` unset: the one pattern that matches exactly the format's literal head."""
+        if not isinstance(data, dict) or "matchArchives" in data or "match_archives" in data:
+            return data
+        fmt = data.get("archiveNameFormat", data.get("archive_name_format"))
+        if isinstance(fmt, str) and format_problem(fmt) is None:
+            return {**data, "matchArchives": derived_match(fmt)}
+        return data
+
     @model_validator(mode="after")
     def _host_key_pinned(self) -> BackupConfig:
         problems: list[tuple[str, str]] = []
         if self.host_key is None and not self.insecure_ignore_host_key:
             problems.append(("hostKey", "required: pin the host key (ssh-keyscan) or set insecureIgnoreHostKey: true"))
+        elif self.host_key is not None and self.host_key.split()[0] == "ssh-rsa":
+            problems.append(("hostKey", rsa_pin_problem(self.host)))
         seen: dict[tuple[str, int, str], int] = {}
         for i, db in enumerate(self.databases):
             k = (db.hostname, db.port, db.name)
@@ -250,10 +334,10 @@ class BackupConfig(Model):
                 ("pgpassPath", "with schedule.kind existing it must be <homeDir>/.pgpass: the host's agent does not "
                  "set PGPASSFILE")
             )  # fmt: skip
-        if self.match_archives.strip() in _MATCH_ALL:
-            problems.append(
-                ("matchArchives", "matches every archive: prune would remove other configs' archives in the repository")
-            )
+        if problem := format_problem(self.archive_name_format):
+            problems.append(("archiveNameFormat", problem))
+        elif problem := match_problem(self.match_archives, self.archive_name_format):
+            problems.append(("matchArchives", problem))
         labels: dict[str, int] = {}
         for i, repo in enumerate(self.repositories):
             if repo.label in labels:
@@ -264,6 +348,7 @@ class BackupConfig(Model):
         for where, _, line in password_conflicts(self.pgpass_lines()):
             problems.append((where, f"differs from another entry for {line}"))
         problems += _path_collisions(self)
+        problems += _login_critical_paths(self)
         problems += self._frequent_problems()
         if problems:
             raise _NestedProblems(problems)
@@ -381,6 +466,45 @@ def unit_paths(kind: str, home_dir: str, label: str) -> list[str]:
 def schedule_unit_paths(cfg: BackupConfig) -> list[str]:
     """The files the schedule installs on the backup host (as ``plan.schedule_files`` writes them)."""
     return unit_paths(cfg.schedule.kind, cfg.home_dir, cfg.schedule.label)
+
+
+# Files and directories a login depends on: a file pg-dr writes there (a mode-0600 borgmatic config over
+# authorized_keys with adoptExisting, a pgpass block in a shell profile) locks the user out or runs as them.
+_LOGIN_DIRECTORIES = frozenset({".ssh", ".gnupg"})
+_LOGIN_FILES = frozenset(
+    {".profile", ".bash_profile", ".bash_login", ".bash_logout", ".bashrc", ".zshenv", ".zprofile", ".zshrc",
+     ".zlogin", ".zlogout", ".login", ".logout", ".cshrc", ".tcshrc", ".kshrc", ".shrc", ".inputrc", ".rhosts",
+     ".shosts", ".k5login", ".forward", ".pam_environment", ".login_conf", ".netrc"}
+)  # fmt: skip
+_SYSTEM_ALLOWED = ("/etc/borgmatic/", "/etc/borgmatic.d/")
+
+
+def login_critical_problem(path: str) -> str | None:
+    """Why pg-dr must never write ``path`` (a file a login depends on), or None. Casefolded: macOS file systems
+    are case-insensitive by default."""
+    folded = posixpath.normpath(path).casefold()
+    parts = folded.split("/")
+    if _LOGIN_DIRECTORIES.intersection(parts):
+        return f"{path} is under {'/'.join(p for p in parts if p in _LOGIN_DIRECTORIES)}: a login depends on it"
+    if parts[-1] in _LOGIN_FILES:
+        return f"{path} is a shell or login start-up file: a login depends on it"
+    if folded.startswith(("/etc/", "/private/etc/")) and not folded.startswith(_SYSTEM_ALLOWED):
+        return f"{path} is a system configuration file: only /etc/borgmatic/ and /etc/borgmatic.d/ take pg-dr's files"
+    return None
+
+
+def _login_critical_paths(cfg: BackupConfig) -> list[tuple[str, str]]:
+    written = [
+        ("configPath", cfg.resolved_config_path),
+        ("pgpassPath", cfg.resolved_pgpass_path),
+        ("runtimeDirectory", cfg.resolved_runtime_directory),
+        *(("schedule.label", path) for path in schedule_unit_paths(cfg)),
+    ]
+    problems = []
+    for key, path in written:
+        if problem := login_critical_problem(path):
+            problems.append((key, f"{problem}: pg-dr never writes there (choose another path)"))
+    return problems
 
 
 def _path_collisions(cfg: BackupConfig) -> list[tuple[str, str]]:

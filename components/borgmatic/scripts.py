@@ -20,15 +20,31 @@ SCHEDULERS = ("launchctl", "systemctl")
 
 
 # ------------------------------------------------------------------------------------------ schedule
-def launchd_reload(launchctl: str, label: str, plist: str) -> tuple[str, str]:
-    """(after a change: bootout the old job; always: bootstrap it if it is not loaded)."""
-    after_change = launchd_unload(launchctl, label)
-    always = snippet(SH, "launchd-bootstrap.sh", LAUNCHCTL=q(launchctl), LABEL_TEXT=label, PLIST=q(plist))
+# launchd after a bootout: tries of a refused bootstrap, and the pause between tries (and between looks at
+# a running backup); how long a reload waits for the agent's backup in progress to end
+BOOTSTRAP_TRIES = 15
+RETRY_SECONDS = 2
+RUN_WAIT_SECONDS = 900
+
+
+def launchd_reload(
+    launchctl: str, label: str, plist: str, *, tries: int = BOOTSTRAP_TRIES, retry_seconds: int = RETRY_SECONDS
+) -> tuple[str, str]:
+    """(after a change: bootout the old job once its backup in progress ended; always: bootstrap it if it is
+    not loaded, retried while launchd still refuses)."""
+    after_change = launchd_unload(launchctl, label, retry_seconds=retry_seconds)
+    always = _launchd("launchd-bootstrap.sh", launchctl, label, retry_seconds, PLIST=q(plist), TRIES=str(tries))
     return after_change, always
 
 
-def launchd_unload(launchctl: str, label: str) -> str:
-    return snippet(SH, "launchd-bootout.sh", LAUNCHCTL=q(launchctl), LABEL=q(label))
+def launchd_unload(
+    launchctl: str, label: str, *, run_wait: int = RUN_WAIT_SECONDS, retry_seconds: int = RETRY_SECONDS
+) -> str:
+    return _launchd("launchd-bootout.sh", launchctl, label, retry_seconds, RUN_WAIT=str(run_wait))
+
+
+def _launchd(name: str, launchctl: str, label: str, retry_seconds: int, **values: str) -> str:
+    return snippet(SH, name, LAUNCHCTL=q(launchctl), LABEL=q(label), RETRY_SECONDS=str(retry_seconds), **values)
 
 
 def systemd_user(systemctl: str, *args: str) -> str:

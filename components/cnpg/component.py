@@ -6,7 +6,7 @@ Three modes (``pg-dr:cluster.mode``):
   atomic (not map-keyed), so this stack owns *all* managed roles of the cluster.
 * ``rolesPatch`` - another tool (ArgoCD) owns the Cluster; pg-dr owns only ``spec.managed.roles``, with a
   server-side apply patch (``ClusterPatch``) under the fixed field manager ``pg-dr``. Works with any CNPG
-  version that has managed roles. The other tool must not write that field (README, brownfield).
+  version that has managed roles. The other tool must not write that field (docs/brownfield.md).
 * ``databaseRole`` - one CNPG 1.30 ``DatabaseRole`` per role against an existing cluster.
 
 Every Kubernetes object goes through one explicit ``kubernetes.Provider`` (a child, so its settings are
@@ -15,8 +15,14 @@ in the graph and in ``pg-dr diff``): the context (``pg-dr:cluster.context``, els
 re-creating it), server-side apply (patches need it) and ``upsertExistingObjects`` only when
 ``pg-dr:cluster.upsertExisting`` says so. Objects that already exist are imported (``adopt``: the
 ``import`` option with id ``<namespace>/<name>``); without that, creating one fails with AlreadyExists.
+An import reads the live object and applies every difference in the same ``up`` (Pulumi >= 3.174), so
+pg-dr first reads each adopted object itself and refuses one that adopting would change
+(:mod:`components.cnpg.live`); ``rolesPatch`` and ``databaseRole`` read the Cluster they act on (it must
+exist; in ``databaseRole`` mode none of the roles may still be inline in it).
 The Cluster waits for CNPG's ``Ready`` condition, each DatabaseRole for ``status.applied`` (it has no
-Ready condition).
+Ready condition). CNPG's Ready condition carries no observedGeneration: after a change to a Cluster that
+was already Ready it holds at once, so it proves the Cluster healthy, not the roles applied (the backup's
+login wait proves those; docs/brownfield.md).
 
 Each role spells out the API server's defaults (``connectionLimit: -1``, ``ensure: present``,
 ``inherit: true``) so nothing drifts. Each role with a password gets a ``kubernetes.io/basic-auth``
@@ -28,7 +34,7 @@ a database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,13 +42,23 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cnpg.config import ClusterConfig, RoleConfig
+from components.cnpg.live import (
+    LiveObject,
+    LiveStateError,
+    gate,
+    inline_roles,
+    read_object,
+    secret_differences,
+    spec_differences,
+)
 from components.secrets.resolver import ResolvedSecrets
 
 API_VERSION = "postgresql.cnpg.io/v1"
 RELOAD_LABEL = "cnpg.io/reload"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "pg-dr"}
 FIELD_MANAGER = "pg-dr"
-ADOPT_IGNORES = ("metadata.labels", "metadata.annotations")
+SECRET_TYPE = "kubernetes.io/basic-auth"
+CLUSTER_TYPE = f"kubernetes:{API_VERSION}:Cluster"
 WAIT_FOR = "pulumi.com/waitFor"
 CLUSTER_READY = {WAIT_FOR: "condition=Ready"}
 # DatabaseRole has no Ready condition (only PasswordSecretChange); status.applied is its "reconciled".
@@ -122,7 +138,8 @@ class CnpgRoles(pulumi.ComponentResource):
         elif cfg.mode == "rolesPatch":
             self.roles_patch = self._roles_patch(cfg)
         else:
-            self.database_roles = {role.name: self._database_role(cfg, role) for role in cfg.roles}
+            checked = self._live_cluster(cfg).spec.apply(lambda spec: self._refuse_inline_roles(cfg, spec))
+            self.database_roles = {role.name: self._database_role(cfg, role, checked) for role in cfg.roles}
 
         self.register_outputs(
             {
@@ -163,7 +180,9 @@ class CnpgRoles(pulumi.ComponentResource):
         self, adoptable: tuple[str, str] | None = None, depends_on: Iterable[pulumi.Resource] = (), **kwargs: Any
     ) -> pulumi.ResourceOptions:
         """Every Kubernetes object: a child of this component, on its provider, after the namespace;
-        imported (``<namespace>/<name>``) when ``adopt`` names it."""
+        imported (``<namespace>/<name>``) when ``adopt`` names it. The import reads the live object and
+        applies the differences in the same ``up`` (labels, the waitFor annotation): the program has
+        checked beforehand (:meth:`_adoption_check`) that nothing else would change."""
         cfg = self._cluster_cfg
         adopted = adoptable is not None and cfg.adopts(*adoptable)
         return pulumi.ResourceOptions(
@@ -171,25 +190,96 @@ class CnpgRoles(pulumi.ComponentResource):
             provider=self.k8s_provider,
             depends_on=[*([self.namespace] if self.namespace is not None else []), *depends_on],
             import_=f"{cfg.namespace}/{adoptable[1]}" if adoptable is not None and adopted else None,
-            # An import fails unless the declared object equals the live one. The live objects were made by
-            # hand (kubectl apply: its annotation, none of pg-dr's labels), so the adopting `up` leaves
-            # labels and annotations as they are; the next `up` (adopt removed) sets pg-dr's.
-            ignore_changes=list(ADOPT_IGNORES) if adopted else None,
             **kwargs,
         )
+
+    def _read(self, type_: str, name: str) -> LiveObject:
+        """A read of ``<namespace>/<name>`` (at preview too): a child, on this component's provider."""
+        cfg = self._cluster_cfg
+        kind = type_.rsplit(":", 1)[-1]
+        return LiveObject(
+            f"{name}-live-{kind.lower()}",
+            type_,
+            f"{cfg.namespace}/{name}",
+            pulumi.ResourceOptions(parent=self, provider=self.k8s_provider),
+        )
+
+    def _live_cluster(self, cfg: ClusterConfig) -> LiveObject:
+        """The Cluster this stack patches or adds DatabaseRoles to: a missing one fails at preview, with
+        the engine's "resource '<namespace>/<name>' does not exist"."""
+        return self._read(CLUSTER_TYPE, cfg.name)
+
+    def _adoption_check(
+        self, kind: str, name: str, differences: Callable[..., list[str]], *wanted: pulumi.Input[Any]
+    ) -> pulumi.Output[Any]:
+        """Read an adopted object; raise :class:`LiveStateError` when adopting it would change more than
+        pg-dr's labels and annotations (``differences(live, *wanted) -> problems``)."""
+        type_ = "kubernetes:core/v1:Secret" if kind == "Secret" else CLUSTER_TYPE
+        live = self._read(type_, name)
+        at = f"{self._cluster_cfg.namespace}/{name}"
+
+        def check(args: list[Any]) -> None:
+            state, *values = args
+            if not read_object(state):
+                return
+            problems = differences(state, *values)
+            if problems:
+                raise LiveStateError(
+                    f"pg-dr:cluster.adopt: {kind} {at} differs from what pg-dr would apply (an import applies "
+                    "every difference in the same up)",
+                    problems,
+                    "Make the live object and the stack config agree first; pg-dr never overwrites an adopted "
+                    "object. If an earlier up already adopted it, remove it from pg-dr:cluster.adopt "
+                    "(docs/brownfield.md).",
+                )
+
+        state = pulumi.Output.all(metadata=live.metadata, spec=live.spec, data=live.data, type=live.type)
+        return pulumi.Output.all(state, *wanted).apply(check)
+
+    def _refuse_inline_roles(self, cfg: ClusterConfig, spec: Any) -> None:
+        inline = inline_roles(spec, [role.name for role in cfg.roles])
+        if inline:
+            raise LiveStateError(
+                f"pg-dr:cluster.mode: databaseRole: Cluster {cfg.namespace}/{cfg.name} still manages "
+                f"{', '.join(inline)} inline (spec.managed.roles)",
+                [f"role {name!r}: CNPG would set its DatabaseRole applied=false ('database role is already "
+                 "managed by the CNPG cluster') and the up would wait for it in vain" for name in inline],
+                "Remove these roles from the Cluster's spec.managed.roles first (in the manifest of the tool that "
+                "owns the Cluster), or keep mode: rolesPatch.",
+            )  # fmt: skip
+
+    def _warn_roles_drift(self, cfg: ClusterConfig, spec: Any, declared: Any) -> None:
+        """Read-back: the roles of the live Cluster against pg-dr's (another tool may have changed them)."""
+        live_roles = ((spec or {}).get("managed") or {}).get("roles") if spec is not None else None
+        if spec is not None and live_roles != declared:
+            pulumi.log.warn(
+                f"Cluster {cfg.namespace}/{cfg.name}: spec.managed.roles is not pg-dr's list (the first apply, or "
+                "another tool changed it since): this up applies pg-dr's roles",
+                resource=self,
+            )
 
     def _password_secret(self, cfg: ClusterConfig, role: RoleConfig, secrets: ResolvedSecrets) -> k8s.core.v1.Secret:
         assert role.password is not None
         name = cfg.secret_name(role)
+        password = secrets.get(role.password)
+        metadata_name: pulumi.Input[str] = name
+        if cfg.adopts("Secret", name):
+            checked = self._adoption_check(
+                "Secret",
+                name,
+                lambda live, value: secret_differences(live, SECRET_TYPE, {"username": role.name, "password": value}),
+                password,
+            )
+            metadata_name = gate(name, checked)
         return k8s.core.v1.Secret(
             name,
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=name,
+                name=metadata_name,
                 namespace=cfg.namespace,
                 labels={RELOAD_LABEL: "true", **MANAGED_BY},
             ),
-            type="kubernetes.io/basic-auth",
-            string_data={"username": role.name, "password": secrets.get(role.password)},
+            type=SECRET_TYPE,
+            string_data={"username": role.name, "password": password},
             opts=self._k8s_opts(("Secret", name)),
         )
 
@@ -209,13 +299,20 @@ class CnpgRoles(pulumi.ComponentResource):
             spec["imageName"] = cfg.image_name
         if cfg.bootstrap is not None:
             spec["bootstrap"] = {"initdb": {"database": cfg.bootstrap.database, "owner": cfg.bootstrap.owner}}
+        metadata_name: pulumi.Input[str] = cfg.name
+        if cfg.adopts("Cluster", cfg.name):
+            declared = dict(spec)  # what the import would apply, outside managed.roles (pg-dr's by design)
+            checked = self._adoption_check(
+                "Cluster", cfg.name, lambda live: spec_differences(live.get("spec"), declared, "managed.roles")
+            )
+            metadata_name = gate(cfg.name, checked)
         spec["managed"] = self._managed_roles(cfg)
         return k8s.apiextensions.CustomResource(
             cfg.name,
             api_version=API_VERSION,
             kind="Cluster",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=cfg.name, namespace=cfg.namespace, labels=MANAGED_BY, annotations=CLUSTER_READY
+                name=metadata_name, namespace=cfg.namespace, labels=MANAGED_BY, annotations=CLUSTER_READY
             ),
             spec=spec,
             opts=self._k8s_opts(
@@ -225,17 +322,33 @@ class CnpgRoles(pulumi.ComponentResource):
 
     def _roles_patch(self, cfg: ClusterConfig) -> k8s.apiextensions.CustomResourcePatch:
         """Only ``spec.managed.roles`` of a Cluster another tool owns; kept on delete (never relinquished:
-        the roles would fall back to "no manager" and be dropped from the spec)."""
+        the roles would fall back to "no manager" and be dropped from the spec).
+
+        pulumi-kubernetes never previews a patch, and at ``up`` a patch of a missing object *creates* it:
+        the Cluster is read first (a missing one fails at preview, naming ``<namespace>/<name>``), and the
+        patch waits for that read. The read also compares the live roles with pg-dr's (a warning when
+        another tool changed them; ``refresh: always`` in Pulumi.yaml makes the up re-apply them)."""
+        managed = self._managed_roles(cfg)
+        live = self._live_cluster(cfg)
+        # the patch waits for the read only (known at preview); the drift warning also needs the Secrets'
+        # names, which a preview may not know yet, so it gates nothing
+        checked = live.spec.apply(lambda _: None)
+        pulumi.Output.all(live.spec, managed["roles"]).apply(lambda args: self._warn_roles_drift(cfg, *args))
         return k8s.apiextensions.CustomResourcePatch(
             cfg.name,
             api_version=API_VERSION,
             kind="Cluster",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=cfg.name, namespace=cfg.namespace, annotations=ROLES_PATCH),
-            spec={"managed": self._managed_roles(cfg)},
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=gate(cfg.name, checked), namespace=cfg.namespace, annotations=ROLES_PATCH
+            ),
+            spec={"managed": managed},
             opts=self._k8s_opts(depends_on=self.role_secrets.values(), retain_on_delete=True),
         )
 
-    def _database_role(self, cfg: ClusterConfig, role: RoleConfig) -> k8s.apiextensions.CustomResource:
+    def _database_role(
+        self, cfg: ClusterConfig, role: RoleConfig, checked: pulumi.Output[Any]
+    ) -> k8s.apiextensions.CustomResource:
+        """One DatabaseRole, registered once the Cluster was read and holds none of the roles inline."""
         name = cfg.database_role_name(role)
         spec = {
             "cluster": {"name": cfg.name},
@@ -248,7 +361,7 @@ class CnpgRoles(pulumi.ComponentResource):
             api_version=API_VERSION,
             kind="DatabaseRole",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=name, namespace=cfg.namespace, labels=MANAGED_BY, annotations=DATABASE_ROLE_APPLIED
+                name=gate(name, checked), namespace=cfg.namespace, labels=MANAGED_BY, annotations=DATABASE_ROLE_APPLIED
             ),
             spec=spec,
             opts=self._k8s_opts(

@@ -1,13 +1,24 @@
-"""``pg-dr:cluster``: the CloudNativePG cluster and its managed roles (see README, ``pg-dr:cluster``)."""
+"""``pg-dr:cluster``: the CloudNativePG cluster and its managed roles (see docs/configuration.md, ``pg-dr:cluster``)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from components.config.base import NAMESPACE, DnsName, Model, PgIdent, Quantity, Text, _NestedProblems
+from components.config.base import (
+    NAMESPACE,
+    DateTime,
+    DnsName,
+    Model,
+    PgIdent,
+    Quantity,
+    RoleName,
+    Text,
+    _NestedProblems,
+)
 from components.secrets.refs import SecretRef
 
 # CNPG's webhook and DatabaseRole CEL rules reject these role names.
@@ -17,20 +28,36 @@ RESERVED_ROLE_PREFIXES = ("cnpg_", "pg_")
 READ_ONLY_GRANT_ROLES = frozenset({"pg_read_all_data", "pg_monitor"})
 
 
+# Sanity bounds: a volume below 1Mi holds no PostgreSQL data directory; above 1Pi is a typo on a homelab.
+MIN_STORAGE_BYTES = 2**20
+MAX_STORAGE_BYTES = 2**50
+MAX_INSTANCES = 100
+_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}  # fmt: skip
+
+
+def _storage_size(value: str) -> str:
+    number = value.rstrip("kKMGTPEi")
+    size = Decimal(number) * _UNITS[value[len(number) :]]
+    if not MIN_STORAGE_BYTES <= size <= MAX_STORAGE_BYTES:
+        raise ValueError(f"{value!r} is outside 1Mi..1Pi")
+    return value
+
+
 class StorageConfig(Model):
-    size: Quantity = "10Gi"
+    size: Annotated[Quantity, AfterValidator(_storage_size)] = "10Gi"
     storage_class: Text | None = None
 
 
 class BootstrapConfig(Model):
     database: PgIdent = "app"
-    owner: PgIdent = "app"
+    owner: RoleName = "app"
 
 
 class RoleConfig(Model):
     """One CNPG managed role. Defaults are CNPG's, spelled out so the API server adds nothing."""
 
-    name: PgIdent
+    name: RoleName
     ensure: Literal["present", "absent"] = "present"
     login: bool = False
     superuser: bool = False
@@ -40,10 +67,10 @@ class RoleConfig(Model):
     bypassrls: bool = False
     inherit: bool = True
     connection_limit: int = Field(default=-1, ge=-1)
-    in_roles: list[PgIdent] = Field(default_factory=list)
+    in_roles: list[RoleName] = Field(default_factory=list)
     password: SecretRef | None = None
     disable_password: bool = False
-    valid_until: Text | None = None
+    valid_until: DateTime | None = None
     comment: Text | None = None
 
     @model_validator(mode="after")
@@ -78,7 +105,7 @@ class ClusterConfig(Model):
     create_namespace: bool = False
     adopt: bool | list[str] = False
     upsert_existing: bool = False
-    instances: int = Field(default=1, ge=1)
+    instances: int = Field(default=1, ge=1, le=MAX_INSTANCES)
     image_name: Text | None = None
     storage: StorageConfig = StorageConfig()
     bootstrap: BootstrapConfig | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import ipaddress
 import posixpath
@@ -34,8 +35,18 @@ _TAG = re.compile(r"tag:[A-Za-z0-9][A-Za-z0-9_-]*")
 _PG_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 # C0 and C1 controls, DEL and the Unicode line/paragraph separators: a line break or NUL in a name, host,
-# path or label ends up in a unit file, a script or a plist as something else.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# path or label ends up in a unit file, a script or a plist as something else. And what a reviewer cannot
+# see: bidi embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) reorder the text shown in
+# summary.md or a script from the text that runs, and zero-width/invisible characters (U+200B-U+200F, the
+# LRM/RLM marks, U+2060-U+2064, U+061C, U+180E, U+FEFF) make two different values look the same.
+_INVISIBLE = r"\u202a-\u202e\u2066-\u2069\u200b-\u200f\u2060-\u2064\u061c\u180e\ufeff"
+_CONTROL = re.compile(rf"[\x00-\x1f\x7f-\x9f\u2028\u2029{_INVISIBLE}]")
+INVISIBLE = re.compile(f"[{_INVISIBLE}]")
+"""Bidi controls and invisible characters alone (for files, whose tabs and line breaks are fine)."""
+# Names PostgreSQL reads as something else than a role where a role is named, even double-quoted
+# ("public", "none": gram.y's RoleSpec), or as the session's role unquoted (current_user, session_user,
+# current_role): CREATE ROLE or a login with them fails, or grants land elsewhere.
+RESERVED_ROLE_SPECS = frozenset({"public", "none", "current_user", "session_user", "current_role"})
 
 
 class ConfigError(pulumi.RunError):
@@ -50,11 +61,14 @@ class ConfigError(pulumi.RunError):
         )
 
 
-def suggest(word: str, known: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the nearest known word, else the list of known words (for messages)."""
+def suggest(word: str, known: Iterable[str], listing: bool = True) -> str:
+    """`` (did you mean 'x'?)`` for the nearest known word, else the list of known words (for messages);
+    with ``listing=False`` nothing when no word is near."""
     known = list(known)
     close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f" (known: {', '.join(known)})" if listing else ""
 
 
 def _check(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
@@ -117,6 +131,44 @@ def _hostname(value: str) -> str:
     return value
 
 
+# RFC 3339 as Go's time.Parse(time.RFC3339) takes it, which is how CNPG (a metav1.Time) reads a date-time.
+_RFC3339 = re.compile(
+    r"(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})T(?P<h>[0-9]{2}):(?P<mi>[0-9]{2}):(?P<s>[0-9]{2})"
+    r"(?:[.,][0-9]+)?(?P<zone>Z|[-+](?P<zh>[0-9]{2}):(?P<zm>[0-9]{2}))"
+)
+# What the Pulumi CLI hands the program for an unquoted YAML date or timestamp: Go's time.Time.String()
+# ("2027-01-31 00:00:00 +0000 UTC", "2027-01-31 10:00:00.5 +0200 +0200").
+_GO_TIME_STRING = re.compile(
+    r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2}) (?P<clock>[0-9]{2}:[0-9]{2}:[0-9]{2})(?P<frac>\.[0-9]{1,9})?"
+    r" (?P<sign>[-+])(?P<zh>[0-9]{2})(?P<zm>[0-9]{2}) \S+"
+)
+
+
+def _date_time(value: str) -> str:
+    """A date-time CNPG accepts (RFC 3339, checked like Go's time.Parse), normalised from the CLI's form.
+
+    An unquoted ``validUntil: 2027-01-31`` reaches the program as ``2027-01-31 00:00:00 +0000 UTC``: it is
+    taken as the instant it names and sent as RFC 3339 (``2027-01-31T00:00:00Z``). Anything else
+    (``tomorrow``, ``2027-02-30T00:00:00Z``, a date without a time) is refused here rather than by the
+    cluster at ``pulumi up``.
+    """
+    go = _GO_TIME_STRING.fullmatch(value)
+    if go is not None:
+        zone = "Z" if go["zh"] == go["zm"] == "00" else f"{go['sign']}{go['zh']}:{go['zm']}"
+        value = f"{go['date']}T{go['clock']}{go['frac'] or ''}{zone}"
+    found = _RFC3339.fullmatch(value)
+    if found is None:
+        example = f"{value}T00:00:00Z" if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value) else "2027-01-31T00:00:00Z"
+        raise ValueError(f"{value!r} is not an RFC 3339 date-time, which CNPG requires (write e.g. {example})")
+    try:
+        datetime.datetime(*(int(found[k]) for k in ("y", "mo", "d", "h", "mi", "s")))
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a valid date-time ({exc})") from None
+    if found["zh"] is not None and (int(found["zh"]) > 23 or int(found["zm"]) > 59):
+        raise ValueError(f"{value!r} has an impossible time zone offset")
+    return value
+
+
 Text = Annotated[str, BeforeValidator(_from_cli_number), AfterValidator(_no_control)]
 """Any string field: no control characters; a number the CLI typed is taken as its text."""
 
@@ -125,9 +177,21 @@ Quantity = Annotated[Text, AfterValidator(_check(_QUANTITY, "a Kubernetes quanti
 Tag = Annotated[Text, AfterValidator(_check(_TAG, "a Tailscale tag like tag:k8s"))]
 PgIdent = Annotated[Text, AfterValidator(_check(_PG_IDENT, "a PostgreSQL identifier"))]
 Hostname = Annotated[Text, AfterValidator(_hostname)]
+
+
+def _role_name(value: str) -> str:
+    if value.lower() in RESERVED_ROLE_SPECS:
+        raise ValueError(f"{value!r} is reserved by PostgreSQL as a role specification, not a role name")
+    return value
+
+
+RoleName = Annotated[PgIdent, AfterValidator(_role_name)]
+"""A role name: a PostgreSQL identifier that is not PUBLIC, NONE, CURRENT_USER, SESSION_USER or CURRENT_ROLE."""
 AbsPath = Annotated[Text, AfterValidator(_absolute)]
 HostKey = Annotated[Text, AfterValidator(check_host_key)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+DateTime = Annotated[Text, AfterValidator(_date_time)]
+"""A date-time field (``validUntil``): RFC 3339 as CNPG reads it; the CLI's unquoted-date form is converted."""
 
 
 class Model(BaseModel):

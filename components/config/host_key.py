@@ -3,7 +3,9 @@
 The line is ``<type> <base64 blob> [comment]``. The blob is the SSH wire encoding (RFC 4253 6.6,
 RFC 5656 3.1, RFC 8709 4): length-prefixed strings starting with the key type again. A pasted key that
 is truncated, of another type than its prefix says, or a ``known_hosts`` line with the host name first
-is refused here rather than by the SSH handshake of the first ``pulumi up``.
+is refused here rather than by the SSH handshake of the first ``pulumi up``. A well-formed ``ssh-rsa``
+key is refused too, by :func:`rsa_pin_problem` (pulumi-command pins the handshake to the pinned key's
+type, and for RSA that is the SHA-1 ``ssh-rsa`` signature, which OpenSSH 8.8 and later refuse).
 """
 
 from __future__ import annotations
@@ -74,3 +76,11 @@ def _key_problem(kind: str, fields: list[bytes]) -> str | None:
     if len(fields[1]) != _ECDSA_POINT[curve] or fields[1][:1] != b"\x04":
         return f"a {curve} public point is {_ECDSA_POINT[curve]} bytes starting 0x04"
     return None
+
+
+def rsa_pin_problem(host: str) -> str:
+    """Why an ``ssh-rsa`` pin cannot work, and the command that prints the key to pin instead."""
+    return (
+        "an ssh-rsa pin makes pulumi-command offer only the SHA-1 ssh-rsa signature, which OpenSSH 8.8 and later "
+        f'refuse ("no common algorithm"): pin the host\'s ed25519 key, `ssh-keyscan -t ed25519 {host}` prints it'
+    )

@@ -22,6 +22,7 @@ passes it (``PULUMI_CONFIG``: every value a string, a section the JSON of its ob
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -179,6 +180,31 @@ def _format_loc(loc: tuple[Any, ...]) -> str:
     return key_path(p for p in loc if isinstance(p, int) or not ("[" in str(p) or str(p).startswith("function-")))
 
 
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds (through ``X | None``, ``Annotated`` and list items), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the model at ``loc`` (a key path below the stack) accepts, as written in stack files."""
+    model: type[BaseModel] | None = StackConfig
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue  # a list index: the item's model is the field's
+        fields = {f.alias or name: f for name, f in model.model_fields.items()}
+        field = fields.get(str(part))
+        model = _model_in(field.annotation) if field is not None else None
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
 def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     for err in exc.errors(include_url=False):
@@ -191,7 +217,10 @@ def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:
                 problems.append((f"{NAMESPACE}:{path}", message))
             continue
         make = _MESSAGES.get(err["type"])
-        if make is not None:
+        if err["type"] == "extra_forbidden":
+            known = _known_keys(loc[:-1])
+            message = f"unknown key{suggest(str(loc[-1]), known)}" if known else "unknown key"
+        elif make is not None:
             message = make(err.get("ctx") or {})
             if err["type"] in _STRICT_TYPES:
                 message += f" (not {_kind(err.get('input'), err['type'])})"

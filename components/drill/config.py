@@ -1,4 +1,4 @@
-"""``pg-dr:drill``: the opt-in restore drill (see README, ``pg-dr:drill``)."""
+"""``pg-dr:drill``: the opt-in restore drill (see docs/configuration.md, ``pg-dr:drill``)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from components.config.base import (
     Model,
     PgIdent,
     Port,
+    RoleName,
     Text,
     _NestedProblems,
+    suggest,
 )
 from components.monitoring.config import MonitoringConfig
 from components.remote.pgpass import PgpassLine, password_conflicts
@@ -37,7 +39,7 @@ class DrillTargetConfig(Model):
 
     hostname: Hostname = "localhost"
     port: Port = 5432
-    username: PgIdent
+    username: RoleName
     password: SecretRef | None = None  # None: the role's line is already in the backup host's pgpass file
     maintenance_database: PgIdent = "postgres"  # where CREATE/DROP DATABASE run
 
@@ -174,7 +176,14 @@ class DrillConfig(Model):
             )
         matches = self.source(backup)
         if not matches:
-            problems.append(("drill.database", f"no pg-dr:backup.databases entry matches {self._wanted()}"))
+            configured = ", ".join(db.key for db in backup.databases)
+            problems.append(
+                (
+                    "drill.database",
+                    f"no pg-dr:backup.databases entry matches {self._wanted()} (configured: {configured})"
+                    + suggest(self.database or "", sorted({db.name for db in backup.databases}), listing=False),
+                )
+            )
         elif len(matches) > 1:
             found = ", ".join(db.key for db in matches)
             problems.append(("drill.sourceHostname", f"{self._wanted()} is ambiguous ({found}): set sourceHostname"))

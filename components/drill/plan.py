@@ -140,7 +140,7 @@ def _source_block(source: Endpoint | None) -> str:
     return (
         f'printf \'%s\\n\' "$COUNT_SQL" | "$psql" -X -q -A -t -w -v ON_ERROR_STOP=1 -h {q(source.hostname)} '
         f'-p {q(source.port)} -U {q(source.username)} -d {q(source.database)} -f - >"$work/source" 2>"$work/err" \\\n'
-        f'  || fail "cannot count the rows of the source {source.database} on {source.hostname}:{source.port}: '
+        f'  || fail "cannot count the rows of the source "{q(source.database)}" on {source.hostname}:{source.port}: '
         f'$(errors "$work/err")"'
     )
 

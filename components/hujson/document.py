@@ -30,11 +30,21 @@ Path = tuple[str | int, ...]
 
 
 class HujsonError(ValueError):
-    """A syntax error at a position of the text."""
+    """A syntax error at a position of the text.
 
-    def __init__(self, message: str, offset: int, line: int, col: int, source: str = "<hujson>"):
+    ``message`` may quote the text (a word, a character, a member name); ``kind`` never does: what a
+    caller shows when the file may not be a policy at all (a password file named by mistake).
+    """
+
+    def __init__(self, message: str, offset: int, line: int, col: int, source: str = "<hujson>", kind: str = ""):
         self.message, self.offset, self.line, self.col, self.source = message, offset, line, col, source
+        self.kind = kind or message
         super().__init__(f"{source}:{line}:{col}: {message}")
+
+    @property
+    def without_content(self) -> str:
+        """``source:line:col: kind``: the position and kind of the error, no text of the file."""
+        return f"{self.source}:{self.line}:{self.col}: {self.kind}"
 
 
 @dataclass(eq=False)
@@ -81,8 +91,8 @@ class Document:
         line, col = self.line_col(offset)
         return f"{self.source}:{line}:{col}"
 
-    def error(self, message: str, offset: int) -> HujsonError:
-        return HujsonError(message, offset, *self.line_col(offset), source=self.source)
+    def error(self, message: str, offset: int, kind: str = "") -> HujsonError:
+        return HujsonError(message, offset, *self.line_col(offset), source=self.source, kind=kind)
 
     def value(self) -> Any:
         return to_python(self.root)
@@ -111,8 +121,9 @@ class _Parser:
     def __init__(self, doc: Document):
         self.doc, self.text, self.pos = doc, doc.text, 0
 
-    def fail(self, message: str, offset: int | None = None) -> HujsonError:
-        return self.doc.error(message, self.pos if offset is None else offset)
+    def fail(self, message: str, offset: int | None = None, kind: str = "") -> HujsonError:
+        """``kind``: the message without any text of the file, where ``message`` quotes some."""
+        return self.doc.error(message, self.pos if offset is None else offset, kind)
 
     def parse(self) -> Node:
         if self.text.startswith("\ufeff"):
@@ -123,7 +134,10 @@ class _Parser:
         root = self.value(0)
         self.skip()
         if self.pos < len(self.text):
-            raise self.fail(f"unexpected {self.describe()} after the top-level value")
+            raise self.fail(
+                f"unexpected {self.describe()} after the top-level value",
+                kind="unexpected text after the top-level value",
+            )
         return root
 
     def describe(self) -> str:
@@ -179,15 +193,18 @@ class _Parser:
         if ch == "'":
             raise self.fail("strings must be in double quotes, not single quotes")
         if ch in "}]":
-            raise self.fail(f"expected a value, found {ch!r}")
+            raise self.fail(f"expected a value, found {ch!r}", kind="expected a value")
         if ch == ",":
             raise self.fail("expected a value, found ',' (two commas in a row?)")
         if not ch:
             raise self.fail("unexpected end of file: expected a value")
         word = _WORD.match(text, start)
         if word:
-            raise self.fail(f"unquoted word '{word.group()}': strings must be in double quotes")
-        raise self.fail(f"unexpected {self.describe()}: expected a value")
+            raise self.fail(
+                f"unquoted word '{word.group()}': strings must be in double quotes",
+                kind="an unquoted word: strings must be in double quotes",
+            )
+        raise self.fail(f"unexpected {self.describe()}: expected a value", kind="expected a value")
 
     def string(self) -> str:
         match = _STRING.match(self.text, self.pos)
@@ -202,11 +219,13 @@ class _Parser:
             if ch == "\n":
                 raise self.fail("unterminated string (a string cannot span lines)", pos)
             if ord(ch) < 0x20:
-                raise self.fail(f"control character U+{ord(ch):04X} in string: escape it", pos)
+                raise self.fail(
+                    f"control character U+{ord(ch):04X} in string: escape it", pos, "control character in string"
+                )
             if ch == "\\":
                 esc = self.text[pos + 1 : pos + 2]
                 if esc not in _ESCAPES or not esc:
-                    raise self.fail(f"invalid escape '\\{esc}' in string", pos)
+                    raise self.fail(f"invalid escape '\\{esc}' in string", pos, "invalid escape in string")
                 if esc == "u" and not re.fullmatch(r"[0-9a-fA-F]{4}", self.text[pos + 2 : pos + 6]):
                     raise self.fail("invalid \\u escape: expected 4 hex digits", pos)
                 pos += 2
@@ -223,7 +242,7 @@ class _Parser:
         if end < len(self.text) and (self.text[end].isalnum() or self.text[end] in ".+-"):
             if match.group() in ("0", "-0") and self.text[end].isdigit():
                 raise self.fail("invalid number: leading zeros are not allowed", start)
-            raise self.fail(f"invalid number {self.text[start : end + 1]!r}", start)
+            raise self.fail(f"invalid number {self.text[start : end + 1]!r}", start, "invalid number")
         self.pos = end
         return Node("number", start, end, json.loads(match.group()))
 
@@ -249,7 +268,10 @@ class _Parser:
                 continue
             if self.text.startswith(closer, self.pos):
                 break
-            raise self.fail(f"expected ',' or '{closer}' after {what}, found {self.describe()}")
+            raise self.fail(
+                f"expected ',' or '{closer}' after {what}, found {self.describe()}",
+                kind=f"expected ',' or '{closer}' after {what}",
+            )
         self.pos += 1
         node.end = self.pos
         return node
@@ -261,15 +283,24 @@ class _Parser:
                 raise self.fail("expected a member name, found ',' (two commas in a row?)")
             found = self.describe()
             hint = " (member names must be in double quotes)" if _WORD.match(self.text, start) else ""
-            raise self.fail(f"expected a member name or '}}', found {found}{hint}")
+            raise self.fail(
+                f"expected a member name or '}}', found {found}{hint}", kind="expected a member name or '}'"
+            )
         name = self.string()
         if name in seen:
-            raise self.fail(f"duplicate member name {json.dumps(name)} (first at {self.doc.where(seen[name])})", start)
+            raise self.fail(
+                f"duplicate member name {json.dumps(name)} (first at {self.doc.where(seen[name])})",
+                start,
+                f"duplicate member name (first at {self.doc.where(seen[name])})",
+            )
         seen[name] = start
         node.keys.append((name, start, self.pos))
         self.skip()
         if not self.text.startswith(":", self.pos):
-            raise self.fail(f"expected ':' after member name {json.dumps(name)}, found {self.describe()}")
+            raise self.fail(
+                f"expected ':' after member name {json.dumps(name)}, found {self.describe()}",
+                kind="expected ':' after a member name",
+            )
         self.pos += 1
         self.skip()
 

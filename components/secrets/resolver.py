@@ -265,7 +265,10 @@ async def _resolve_onepassword(
         return {}, [(str(ref), str(exc)) for ref in refs]
     except Exception as exc:  # the SDK raises plain exceptions for auth failures
         return {}, [(str(ref), f"1Password authentication failed: {exc}") for ref in refs]
-    response = await client.secrets.resolve_all([str(ref) for ref in refs])
+    try:
+        response = await client.secrets.resolve_all([str(ref) for ref in refs])
+    except Exception as exc:  # the whole batch failed: rate limit, expired desktop session, network
+        return {}, [(_batch_label(refs), f"1Password could not resolve the batch: {_one_line(exc)}")]
     values: dict[SecretRef, str] = {}
     problems: list[tuple[str, str]] = []
     for ref in refs:
@@ -277,6 +280,18 @@ async def _resolve_onepassword(
         else:
             values[ref] = answer.content.secret
     return values, problems
+
+
+def _batch_label(refs: list[SecretRef]) -> str:
+    return str(refs[0]) if len(refs) == 1 else f"{refs[0]} and {len(refs) - 1} more op:// reference(s)"
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """The exception as one short line: its type and the first line of its message (no secret is in it:
+    the SDK raises before or instead of answering)."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 async def _explain(client: OnePasswordClient, ref: SecretRef, error: Any) -> str:

@@ -7,9 +7,12 @@ Everything is validated while the component is constructed, before any resource 
 policy stops the program with :class:`~components.tailnet.plan.TailnetPolicyError` listing every problem.
 
 With ``manage: true`` the merged text becomes a ``tailscale.Acl`` (which owns the whole policy
-document); with ``manage: false`` nothing is sent, but the policy is still merged, validated and
-published (``renderFiles`` -> ``tailnet/policy.hujson``). ``dependency`` is what must exist before
-anything that needs the tailnet grant (the borgmatic verification): the Acl, or the component itself.
+document). Its create sends ``If-Match: ts-default`` (terraform-provider-tailscale v0.29.2
+``resource_acl.go``) and fails with 412 "Overwrite Protected" on a tailnet whose policy was ever edited:
+``adopt: true`` imports the live policy instead, and ``overwriteExisting: true`` drops the precondition.
+With ``manage: false`` nothing is sent, but the policy is still merged, validated and published
+(``renderFiles`` -> ``tailnet/policy.hujson``). ``dependency`` is what must exist before anything
+that needs the tailnet grant (the borgmatic verification): the Acl, or the component itself.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from components.outputs import RENDER_FILES
 from components.project import project_directory
 from components.tailnet.config import TailnetConfig
 from components.tailnet.plan import MAX_POLICY_BYTES, MERGED_NAME, MergedPolicy, TailnetPolicyError, merge_policy
+
+ACL_IMPORT_ID = "acl"
 
 
 def _policy_error(message: str) -> TailnetPolicyError:
@@ -48,7 +53,7 @@ def decode_policy(data: bytes, path: Path) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise _policy_error(f"{path} is not UTF-8 (invalid byte 0x{data[exc.start]:02x} on line {line})") from None
+        raise _policy_error(f"{path} is not UTF-8 (an invalid byte on line {line})") from None
 
 
 def read_policy_file(policy_file: str, project_dir: Path) -> tuple[str, str]:
@@ -103,7 +108,12 @@ class TailnetPolicy(pulumi.ComponentResource):
                 overwrite_existing_content=args.tailnet.overwrite_existing,
                 # Never reset the tailnet to the default policy: destroying this stack must not cut access.
                 reset_acl_on_destroy=False,
-                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+                # adopt: imported by any id (ImportState passes it through); Pulumi >= 3.174 reads the live
+                # policy and applies the merge as an update in the same up (no If-Match: never a 412). Once
+                # in the state with that id, the import option is a no-op (step_generator.go).
+                opts=pulumi.ResourceOptions(
+                    parent=self, retain_on_delete=True, import_=ACL_IMPORT_ID if args.tailnet.adopt else None
+                ),
             )
         self.dependency = self.acl or self
         self.summary = self._summary(args.tailnet, source)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from components.config.base import Model, Tag, Text
+from pydantic import model_validator
+
+from components.config.base import Model, Tag, Text, _NestedProblems
 
 
 class TailnetConfig(Model):
@@ -12,3 +14,12 @@ class TailnetConfig(Model):
     policy_file: Text = "policy/tailnet.hujson"
     backup_source: Tag = "tag:homelab"
     overwrite_existing: bool = False
+    # Import the tailnet's live policy on the first `up` (then the merge is applied to it as an update,
+    # which sends no If-Match): the create's `If-Match: ts-default` would fail with 412 on an edited policy.
+    adopt: bool = False
+
+    @model_validator(mode="after")
+    def _adopt_needs_manage(self) -> TailnetConfig:
+        if self.adopt and not self.manage:
+            raise _NestedProblems([("adopt", "needs manage: true (with manage: false there is no Acl to import)")])
+        return self

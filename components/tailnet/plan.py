@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 
 from components.borgmatic.config import DatabaseConfig
+from components.config.base import INVISIBLE
 from components.hujson.document import Document, HujsonError, Insert, Node, append_entries, splice
 from components.hujson.style import comment_lines, dumps, layout_problems
 from components.tailnet.evaluate import TestResult, evaluate
@@ -158,10 +159,19 @@ def merge_policy(base_text: str, source: str, backup_source: str, databases: Seq
     if size > MAX_POLICY_BYTES:
         limit = f"more than the {MAX_POLICY_BYTES} bytes a policy may have"
         raise TailnetPolicyError([f"pg-dr:tailnet.policyFile: {source} is {size} bytes, {limit}"])
+    if hidden := INVISIBLE.search(base_text):
+        line = base_text.count("\n", 0, hidden.start()) + 1
+        col = hidden.start() - (base_text.rfind("\n", 0, hidden.start()) + 1) + 1
+        raise TailnetPolicyError(
+            [f"{source}:{line}:{col}: a bidi control or invisible character (U+{ord(hidden.group()):04X}): the review "
+             "would not show the policy that is applied (the file named by pg-dr:tailnet.policyFile)"]
+        )  # fmt: skip
     try:
         base = Document(base_text, source)
     except HujsonError as exc:
-        raise TailnetPolicyError([f"{exc} (the file named by pg-dr:tailnet.policyFile)"]) from None
+        # position and kind only: the file may be anything readable (a password file named by mistake), and
+        # this message reaches CI logs (pg-dr check, pulumi preview)
+        raise TailnetPolicyError([f"{exc.without_content} (the file named by pg-dr:tailnet.policyFile)"]) from None
     problems = validate(base)
     policy = base.value()
     accesses = derive(databases, backup_source)

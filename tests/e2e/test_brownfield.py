@@ -177,6 +177,8 @@ def test_one_scheduled_run_backs_up_every_file_and_dump_and_each_prune_keeps_the
         "borgmatic-verify",
     ]
     assert f"{AGENT} (" in steps[1].proc.stdout and "pg-dr adds no agent" in steps[1].proc.stdout
+    # the host check read the repository's archive names (the role's are <host>-<time>: not pg-dr's)
+    assert "were not checked" not in steps[1].proc.stdout, steps[1].proc.stdout
     ours = server.home / ".config" / "borgmatic.d" / "pg-dr.yaml"
     assert ours.exists() and role.read_bytes() == role_text  # the role's file: not a byte changed
     assert not (server.home / "Library" / "LaunchAgents" / "io.pg-dr.borgmatic.plist").exists()

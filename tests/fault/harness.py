@@ -1,11 +1,17 @@
-"""Run the delivery scripts (components/remote/sh) with a real /bin/sh, the way the provider runs them.
+"""Run the delivery scripts (components/remote/sh) with a real shell, the way the provider runs them.
 
-``PG_DR_TEST_SH`` names another shell to run them with (e.g. a ``bash --posix`` wrapper: macOS's /bin/sh).
+macOS ``/bin/sh`` is bash 3.2 in POSIX mode (with ``xpg_echo``: ``echo`` interprets backslashes). No shell
+here is that one, so every script test of this tier runs under each shell that shares part of its
+behaviour (tests/fault/conftest.py parametrizes them): ``dash`` (Debian's /bin/sh; its ``echo`` interprets
+backslashes too), ``posh`` (policy-compliant POSIX only: no ``[ -ef ]``, no ``local``) and ``bash --posix``
+(bash's POSIX mode, but bash 5's, with ``xpg_echo`` off). ``PG_DR_TEST_SH`` adds another (a path to a shell).
+What stays unproven for macOS is in docs/macos.md.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,9 +25,28 @@ def block(password: str, begin: str = PGPASS_BEGIN, end: str = PGPASS_END) -> by
     return f"{begin}\n# managed by pg-dr\nh:5432:*:u:{password}\n{end}\n".encode()
 
 
+SHELLS = {
+    name: argv
+    for name, argv in {"dash": ["dash"], "posh": ["posh"], "bash-posix": ["bash", "--posix"]}.items()
+    if shutil.which(argv[0])
+}
+if os.environ.get("PG_DR_TEST_SH"):
+    SHELLS["PG_DR_TEST_SH"] = [os.environ["PG_DR_TEST_SH"]]
+_current = {"argv": ["dash"]}
+
+
+def use_shell(name: str) -> None:
+    """The shell the next scripts run under (set per test by tests/fault/conftest.py)."""
+    _current["argv"] = SHELLS[name]
+
+
+def shell() -> list[str]:
+    """The argv of the shell under test (add ``-c script``)."""
+    return list(_current["argv"])
+
+
 def sh(script: str, stdin: bytes, **kw) -> subprocess.CompletedProcess[bytes]:
-    shell = os.environ.get("PG_DR_TEST_SH", "/bin/sh")
-    return subprocess.run([shell, "-c", script], input=stdin, capture_output=True, timeout=60, **kw)
+    return subprocess.run([*shell(), "-c", script], input=stdin, capture_output=True, timeout=60, **kw)
 
 
 def deliver(target: Path, text: str, stdin: bytes | None = None, **hooks: str) -> subprocess.CompletedProcess[bytes]:

@@ -18,6 +18,7 @@ import pytest
 
 from components.borgmatic.plan import PGPASS_BEGIN, PGPASS_END
 from components.remote import delivery
+from tests.fault import harness
 from tests.fault.harness import block, deliver_block, files_holding, framed, leftovers
 
 TOOLS = [
@@ -79,9 +80,10 @@ def _run(home: Path, path: str, kill_at: int, sig: str) -> tuple[int, int, bytes
     for claimed in home.parent.glob("calls.*"):
         claimed.unlink()
     script = delivery.deliver_pgpass(str(home / ".pgpass"), PGPASS_BEGIN, PGPASS_END)
+    shell = harness.shell()
     env = {"PATH": path, "PG_DR_CALLS": str(calls), "PG_DR_KILL_AT": str(kill_at), "PG_DR_SIGNAL": sig}
     proc = subprocess.run(
-        ["/bin/sh", "-c", 'PG_DR_VICTIM=$$; export PG_DR_VICTIM; exec /bin/sh -c "$1"', "sh", script],
+        [*shell, "-c", f'PG_DR_VICTIM=$$; export PG_DR_VICTIM; exec {" ".join(shell)} -c "$1"', "sh", script],
         input=framed(NEW),
         capture_output=True,
         env=env,

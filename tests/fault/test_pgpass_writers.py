@@ -16,6 +16,7 @@ import pytest
 
 from components.borgmatic.plan import PGPASS_BEGIN, PGPASS_END
 from components.remote import delivery
+from tests.fault import harness
 from tests.fault.harness import DRILL_BEGIN, DRILL_END, block, deliver_block, framed, leftovers
 
 ROUNDS = 20
@@ -23,7 +24,7 @@ ROUNDS = 20
 
 def _start(target: Path, begin: str, end: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        ["/bin/sh", "-c", delivery.deliver_pgpass(str(target), begin, end)],
+        [*harness.shell(), "-c", delivery.deliver_pgpass(str(target), begin, end)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -71,7 +72,7 @@ def test_a_live_lock_is_waited_for(tmp_path: Path) -> None:
     try:
         lock.symlink_to(str(holder.pid))
         proc = subprocess.Popen(
-            ["/bin/sh", "-c", delivery.deliver_pgpass(str(target), PGPASS_BEGIN, PGPASS_END)],
+            [*harness.shell(), "-c", delivery.deliver_pgpass(str(target), PGPASS_BEGIN, PGPASS_END)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -120,7 +121,7 @@ def test_an_unreadable_file_gets_one_clear_message(other_user: tuple[str, int, i
     target.write_bytes(b"*:*:*:root:secret\n")
     target.chmod(0o600)  # root-owned, unreadable for the user
     proc = subprocess.run(
-        ["/bin/sh", "-c", delivery.deliver_pgpass(str(target), PGPASS_BEGIN, PGPASS_END)],
+        [*harness.shell(), "-c", delivery.deliver_pgpass(str(target), PGPASS_BEGIN, PGPASS_END)],
         input=framed(block("pw")),
         capture_output=True,
         user=uid,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from components.drill.plan import DrillPlan, Endpoint, drill_script
+from tests.fault import harness
 
 DUMP = "borgmatic/postgresql_databases/localhost:5432/app"
 BORG = """#!/bin/sh
@@ -65,7 +66,7 @@ def drill(tmp_path: Path) -> tuple[str, Path, Path, Path]:
 
 def _start(script: str, tmp: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        ["/bin/sh", "-c", script],
+        [*harness.shell(), "-c", script],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

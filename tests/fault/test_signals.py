@@ -13,6 +13,7 @@ import pytest
 
 from components.borgmatic.plan import PGPASS_BEGIN, PGPASS_END
 from components.remote import delivery
+from tests.fault import harness
 from tests.fault.harness import block, deliver_block, files_holding, framed, leftovers
 
 SECRET = b"s3cret-killed-pw"
@@ -34,7 +35,7 @@ def _start_partial(target: Path) -> subprocess.Popen[bytes]:
     """A pgpass delivery whose stdin stops mid-block and stays open (a stalled SSH connection)."""
     script = delivery.deliver_pgpass(str(target), PGPASS_BEGIN, PGPASS_END)
     proc = subprocess.Popen(
-        ["/bin/sh", "-c", script],
+        [*harness.shell(), "-c", script],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

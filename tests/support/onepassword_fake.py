@@ -29,6 +29,7 @@ from onepassword.types import (
 class FakeOnePassword:
     vaults_data: dict[str, dict[str, dict[str, str]]]
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    fail_with: Exception | None = None  # raised by secrets.resolve_all itself (rate limit, expired session)
 
     def __post_init__(self) -> None:
         self.secrets = _Secrets(self)
@@ -52,6 +53,8 @@ class _Secrets:
 
     async def resolve_all(self, refs: list[str]) -> ResolveAllResponse:
         self.op.calls.append(("resolve_all", list(refs)))
+        if self.op.fail_with is not None:
+            raise self.op.fail_with
         answers: dict[str, Response] = {}
         for ref in refs:
             vault, item, *rest = ref[len("op://") :].split("/")

@@ -8,7 +8,7 @@ config=@CONFIG@
 own=@OWN_LABEL@
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 refuse() {
-  echo "pg-dr host check: $*" >&2
+  printf '%s\n' "pg-dr host check: $*" >&2
   failed=1
 }
 
@@ -24,7 +24,7 @@ file() {
   fi
   if [ "$adopt" = 1 ]; then
     if cp -p "$2" "$2.pg-dr-adopted-$stamp"; then
-      echo "pg-dr: $2 adopted (pg-dr:backup.adoptExisting); the original is kept as $2.pg-dr-adopted-$stamp"
+      printf '%s\n' "pg-dr: $2 adopted (pg-dr:backup.adoptExisting); the original is kept as $2.pg-dr-adopted-$stamp"
     else
       refuse "$1: could not keep a copy of $2 before adopting it"
     fi
@@ -54,9 +54,9 @@ runs_every_config() {
 }
 agent_path() {
   if [ "$1" = launchd ]; then
-    echo "$HOME/Library/LaunchAgents/$2.plist"
+    printf '%s\n' "$HOME/Library/LaunchAgents/$2.plist"
   else
-    echo "$HOME/.config/systemd/user/$2.service"
+    printf '%s\n' "$HOME/.config/systemd/user/$2.service"
   fi
 }
 
@@ -69,7 +69,7 @@ existing_runs_ours() {
   fi
   runs_every_config "$1" "$path"
   case $? in
-    0) echo "pg-dr: schedule: $2 ($path) runs borgmatic without --config: it runs $config nightly; pg-dr adds no agent" ;;
+    0) printf '%s\n' "pg-dr: schedule: $2 ($path) runs borgmatic without --config: it runs $config nightly; pg-dr adds no agent" ;;
     1) refuse "pg-dr:backup.schedule.existingLabel: $2 ($path) runs borgmatic with -c/--config, so it never runs $config. Set pg-dr:backup.schedule.kind: launchd (or systemd) for pg-dr's own agent (it runs only pg-dr's config), or drop --config from that agent" ;;
     *) refuse "pg-dr:backup.schedule.existingLabel: $2 ($path) does not run borgmatic" ;;
   esac
@@ -102,16 +102,48 @@ existing_runs_its_own() {
   fi
   runs_every_config "$1" "$path"
   case $? in
-    1) echo "pg-dr: schedule: $2 ($path) runs its own --config; pg-dr's agent $own runs only $config" ;;
+    1) printf '%s\n' "pg-dr: schedule: $2 ($path) runs its own --config; pg-dr's agent $own runs only $config" ;;
     0) ;;  # reported by no_agent_runs_ours
     *) refuse "pg-dr:backup.schedule.existingLabel: $2 ($path) does not run borgmatic" ;;
   esac
 }
 
+# pg-dr's archive names apart from every other writer's (components/borgmatic/archives.py). borgmatic's
+# default names are <host>-<time> (Borg's {hostname}: the node name up to its first dot), matched by
+# sh:<host>-*: refused when that overlaps pg-dr's prefix in either direction.
+archive_head=@ARCHIVE_HEAD@
+archive_prefix=@ARCHIVE_PREFIX@
+archive_ere=@ARCHIVE_ERE@
+names_apart() {
+  host=$(uname -n)
+  host=${host%%.*}
+  case $archive_head in
+    "$host"-*) refuse "pg-dr:backup.archiveNameFormat: pg-dr's archive names start with '$archive_head', which sh:$host-* (the match of a borgmatic config with the default names on $host) also matches: its prune would delete pg-dr's archives. Choose an archiveNameFormat that does not start with '$host-'" ;;
+  esac
+  case $host- in
+    "$archive_prefix"*) refuse "pg-dr:backup.matchArchives: sh:$archive_prefix* matches $host-<time>, the names a borgmatic config with the default names writes on $host: pg-dr's prune would delete them. Choose a longer prefix (archiveNameFormat and matchArchives) that '$host-' does not start with" ;;
+  esac
+}
+# the archives already in repository $1 that pg-dr's pattern matches: one its format cannot produce is
+# another writer's, and pg-dr's prune would delete it. Read-only (borg list); skipped with a note when the
+# repository cannot be read now (locked by a run, passphrase not available, not reachable).
+names_in() {
+  if ! out=$(@BORG_ENV@ @BORG@ list --short --lock-wait 5 --glob-archives "$archive_prefix*" "$1" </dev/null 2>&1); then
+    printf '%s\n' "pg-dr host check: note: the archives of $1 were not checked (borg list failed: $(printf '%s\n' "$out" | tail -n 1))"
+    return 0
+  fi
+  foreign=$(printf '%s\n' "$out" | grep -v -E -e "$archive_ere" | grep -v -e '^$' | head -n 3 | tr '\n' ' ')
+  if [ -n "$foreign" ]; then
+    refuse "pg-dr:backup.matchArchives: repository $1 holds archives that sh:$archive_prefix* matches but pg-dr's archiveNameFormat cannot produce (another writer's; pg-dr's prune would delete them): $foreign. Choose another prefix (archiveNameFormat and matchArchives)"
+  fi
+}
+
 @FILES@
 @SCHEDULE@
+names_apart
+@ARCHIVES@
 if [ "$failed" -ne 0 ]; then
-  echo "pg-dr host check: nothing was changed on $(uname -n)" >&2
+  printf '%s\n' "pg-dr host check: nothing was changed on $(uname -n)" >&2
   exit 1
 fi
-echo "pg-dr host check: ok"
+printf '%s\n' "pg-dr host check: ok"

@@ -4,14 +4,14 @@ check() {
   if [ -f "$2" ] && [ -x "$2" ]; then
     return 0
   fi
-  echo "pg-dr preflight: $1: $2 is not an executable file on $(uname -n) (user $(id -un))" >&2
+  printf '%s\n' "pg-dr preflight: $1: $2 is not an executable file on $(uname -n) (user $(id -un))" >&2
   failed=1
 }
 version() {
   if out=$("$3" --version 2>&1); then
-    echo "@VERSION_PREFIX@$1=$(printf '%s\n' "$out" | head -n 1)"
+    printf '%s\n' "@VERSION_PREFIX@$1=$(printf '%s\n' "$out" | head -n 1)"
   else
-    echo "pg-dr preflight: $2: $3 --version failed: $(printf '%s\n' "$out" | head -n 1)" >&2
+    printf '%s\n' "pg-dr preflight: $2: $3 --version failed: $(printf '%s\n' "$out" | head -n 1)" >&2
     failed=1
   fi
 }

@@ -12,17 +12,17 @@ trap 'exit 130' INT
 trap 'exit 141' PIPE
 trap 'exit 143' TERM
 if ! bm config validate; then
-  echo "pg-dr verify: borgmatic config validate failed for $config" >&2
+  printf '%s\n' "pg-dr verify: borgmatic config validate failed for $config" >&2
   exit 1
 fi
 @VALIDATE_MORE@
 if ! bm create; then
-  echo "pg-dr verify: borgmatic create failed for $config" >&2
+  printf '%s\n' "pg-dr verify: borgmatic create failed for $config" >&2
   exit 1
 fi
 list() {
   if ! bm list --repository "$2" --archive latest --json > "$work/$1.list"; then
-    echo "pg-dr verify: borgmatic list --repository $2 --archive latest failed" >&2
+    printf '%s\n' "pg-dr verify: borgmatic list --repository $2 --archive latest failed" >&2
     exit 1
   fi
 }
@@ -34,7 +34,7 @@ check_dump() {
   $3: no $4 in the latest archive of repository $2"
     return 0
   fi
-  echo "@DUMP_PREFIX@$2 $(printf '%s\n' "$line" | sed -e 's/.*"path": "\([^"]*\)".*/\1/')"
+  printf '%s\n' "@DUMP_PREFIX@$2 $(printf '%s\n' "$line" | sed -e 's/.*"path": "\([^"]*\)".*/\1/')"
 }
 @CHECKS@
 run_psql() {
@@ -44,6 +44,6 @@ run_psql() {
 @COVERAGE@
 @METRIC@
 if [ -n "$missing" ]; then
-  echo "pg-dr verify: dumps missing:$missing" >&2
+  printf '%s\n' "pg-dr verify: dumps missing:$missing" >&2
   exit 1
 fi

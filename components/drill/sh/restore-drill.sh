@@ -23,15 +23,15 @@ dump=@DUMP_PATH@
 work=$(mktemp -d "${TMPDIR:-/tmp}/pg-dr-drill.XXXXXXXX")
 created=0
 fail() {
-  echo "pg-dr drill: $*" >&2
+  printf '%s\n' "pg-dr drill: $*" >&2
   exit 1
 }
 # messages from the cleanup: a closed stdout or stderr (SIGPIPE) must not stop it
 say() {
-  echo "pg-dr drill: $*" 2>/dev/null || true
+  printf '%s\n' "pg-dr drill: $*" 2>/dev/null || true
 }
 warn() {
-  echo "pg-dr drill: $*" >&2 2>/dev/null || true
+  printf '%s\n' "pg-dr drill: $*" >&2 2>/dev/null || true
 }
 pg() {
   db=$1
@@ -94,7 +94,7 @@ archive=$("$borg" list --lock-wait 600 --glob-archives "$archives" --last 1 --fo
 entry=$(grep -E -e @DUMP_RE@ "$work/list" | head -n 1 || true)
 [ -n "$entry" ] || fail "archive $archive holds no @FORMAT_WORD@ dump $dump"
 path=${entry#? }
-echo "pg-dr drill: restoring $path from $repo::$archive into $scratch on $host:$port"
+printf '%s\n' "pg-dr drill: restoring $path from $repo::$archive into $scratch on $host:$port"
 
 # 2. the scratch database: never one the drill did not create. A database of that name is the drill's
 # when it carries the marker comment, or when it has no comment, is owned by the drill's role and holds
@@ -143,7 +143,7 @@ if [ "$format" = directory ]; then
     --jobs="$jobs" "$work/extract/$path" 2>"$work/restore.err" \
     || fail "pg_restore into $scratch failed: $(errors "$work/restore.err")"
 else
-  if ! { "$borg" extract --lock-wait 600 --stdout "$repo::$archive" "$path" 2>"$work/err"; echo $? >"$work/borg.rc"; } \
+  if ! { "$borg" extract --lock-wait 600 --stdout "$repo::$archive" "$path" 2>"$work/err"; printf '%s\n' "$?" >"$work/borg.rc"; } \
       | "$pg_restore" -w -h "$host" -p "$port" -U "$user" --dbname="$scratch" --no-owner --no-acl --exit-on-error \
         2>"$work/restore.err"; then
     fail "pg_restore into $scratch failed: $(errors "$work/restore.err") $(errors "$work/err")"
@@ -193,9 +193,9 @@ result=$(printf '%s\n' "SELECT json_build_object('archive', :'archive', 'dumpPat
   | pg "$maint" -v archive="$archive" -v path="$path" -v scratch="$scratch" -v target="$host:$port" \
     -v seconds="$seconds" -v checked="$checked" -v ok="$ok" -v counts="$(cat "$work/restored")" -f - 2>"$work/err") \
   || fail "cannot build the result on $host:$port: $(errors "$work/err")"
-echo "@RESULT_PREFIX@$result"
+printf '%s\n' "@RESULT_PREFIX@$result"
 if [ -s "$work/mismatch" ]; then
-  echo "pg-dr drill: restored row counts differ ($scratch from $repo::$archive):" >&2
+  printf '%s\n' "pg-dr drill: restored row counts differ ($scratch from $repo::$archive):" >&2
   sed -e 's/^/  /' "$work/mismatch" >&2
   exit 1
 fi
@@ -203,4 +203,4 @@ fi
 mkdir -p "$(dirname "$recorded")"
 printf '%s\n' "@RESULT_PREFIX@$result" >"$recorded.$$"
 mv -f "$recorded.$$" "$recorded"
-echo "pg-dr drill: OK - $checked table counts match; restore took ${seconds}s"
+printf '%s\n' "pg-dr drill: OK - $checked table counts match; restore took ${seconds}s"

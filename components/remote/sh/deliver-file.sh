@@ -5,4 +5,4 @@ lock
 check_target
 install_new @RECEIVED@
 claim
-@ACTIVATE@echo "pg-dr: $target $state"
+@ACTIVATE@printf '%s\n' "pg-dr: $target $state"

@@ -12,7 +12,7 @@ work=""
 reader=""
 
 refuse() {
-  echo "pg-dr: $*" >&2
+  printf '%s\n' "pg-dr: $*" >&2
   exit 1
 }
 # the pid the lock names (see lock)
@@ -86,7 +86,7 @@ lock() {
     holder=$(lock_holder)
     if { [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; } \
         || [ -n "$(find "$lock" -prune -mmin +10 2>/dev/null)" ]; then
-      echo "pg-dr: taking over the stale lock $lock (pid $holder is gone or the lock is older than ten minutes)" >&2
+      printf '%s\n' "pg-dr: taking over the stale lock $lock (pid $holder is gone or the lock is older than ten minutes)" >&2
       rm -f "$lock"
       continue
     fi
@@ -176,8 +176,17 @@ claim() {
 still_ours() {
   [ -f "$owner" ] || return 0
   recorded=$(cat "$owner")
-  if [ "$recorded" != "$target" ] && [ "$recorded" -ef "$target" ]; then
+  if [ "$recorded" != "$target" ] && same_file "$recorded" "$target"; then
     return 1
   fi
   return 0
+}
+# "$1" and "$2" reach one file (symlinks followed): the same device and inode. `[ A -ef B ]` is not POSIX
+# (posh errors, and the error read as "not the same"); stat is GNU/busybox (-c) or BSD/macOS (-f)
+file_id() {
+  stat -L -c '%d:%i' "$1" 2>/dev/null || stat -L -f '%d:%i' "$1" 2>/dev/null || true
+}
+same_file() {
+  first=$(file_id "$1")
+  [ -n "$first" ] && [ "$first" = "$(file_id "$2")" ]
 }

@@ -3,4 +3,4 @@ prepare
 splice "$work/block"
 install_new "$work/new"
 claim
-echo "pg-dr: $target $state"
+printf '%s\n' "pg-dr: $target $state"

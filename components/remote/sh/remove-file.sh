@@ -1,5 +1,5 @@
 if [ ! -e "$target" ]; then
-  echo "pg-dr: $target is already gone"
+  printf '%s\n' "pg-dr: $target is already gone"
   exit 0
 fi
 begin
@@ -7,15 +7,15 @@ begin
 lock
 check_target
 if ! still_ours; then
-  echo "pg-dr: $target is now delivered through $(cat "$owner") (the same file by another path); left in place"
+  printf '%s\n' "pg-dr: $target is now delivered through $(cat "$owner") (the same file by another path); left in place"
   exit 0
 fi
 if ! cmp -s @RECEIVED@ "$target"; then
-  echo "pg-dr: $target holds another version (a replacement wrote it); left in place"
+  printf '%s\n' "pg-dr: $target holds another version (a replacement wrote it); left in place"
   exit 0
 fi
 @BEFORE_REMOVE@
 save_history -removed
 rm -f "$target" "$owner" "$hist/activated"
 @AFTER_REMOVE@
-echo "pg-dr: $target moved to $aside"
+printf '%s\n' "pg-dr: $target moved to $aside"

@@ -6,6 +6,7 @@ The sshd end-to-end tests (tests/e2e/test_brownfield.py) prove the same script g
 from __future__ import annotations
 
 import plistlib
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,6 +17,17 @@ from components.borgmatic import plan as files
 from components.config.base import ConfigError
 from components.config.stack import parse_stack_config
 from tests.support.stacks import BASE, raw_sections
+from tests.support.tools import require_borg
+
+# the host check under every shell standing for macOS sh here (see tests/fault/harness.py, docs/macos.md)
+SHELLS = [argv for argv in (["dash"], ["posh"], ["bash", "--posix"]) if shutil.which(argv[0])]
+_shell = {"argv": ["/bin/sh"]}
+
+
+@pytest.fixture(autouse=True, params=SHELLS, ids=lambda argv: argv[0])
+def _each_shell(request: pytest.FixtureRequest) -> None:
+    _shell["argv"] = request.param
+
 
 ROLE_CONFIG = "# Managed by ansible\nsource_directories:\n  - /Users/me/Documents\n"
 
@@ -30,7 +42,7 @@ def _run(home: Path, **changes) -> subprocess.CompletedProcess[str]:
     cfg = _backup(home, **changes)
     text = adopt.host_check(cfg, files.plan_backup(cfg))
     env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
-    return subprocess.run(["/bin/sh", "-c", text], capture_output=True, text=True, env=env, check=False)
+    return subprocess.run([*_shell["argv"], "-c", text], capture_output=True, text=True, env=env, check=False)
 
 
 def _agent(home: Path, label: str, argv: list[str]) -> Path:
@@ -162,3 +174,68 @@ def test_riding_along_needs_the_default_pgpass() -> None:
     with pytest.raises(ConfigError, match=r"pg-dr:backup.pgpassPath: with schedule.kind existing"):
         _backup(Path("/Users/x"), schedule=existing, pgpassPath="/Users/x/.config/pg-dr/pgpass")
     assert _backup(Path("/Users/x"), schedule=existing).resolved_pgpass_path == "/Users/x/.pgpass"
+
+
+# ------------------------------------------------------------------------------------------ archive names
+def _run_on(home: Path, node: str, **changes) -> subprocess.CompletedProcess[str]:
+    """The host check on a host whose node name is ``node`` (a ``uname`` stand-in first on PATH)."""
+    bin_dir = home.parent / f"{home.name}-bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "uname").write_text(f"#!/bin/sh\nprintf '%s\\n' {node!r}\n")
+    (bin_dir / "uname").chmod(0o755)
+    cfg = _backup(home, **changes)
+    text = adopt.host_check(cfg, files.plan_backup(cfg))
+    env = {"HOME": str(home), "PATH": f"{bin_dir}:/usr/bin:/bin"}
+    return subprocess.run([*_shell["argv"], "-c", text], capture_output=True, text=True, env=env, check=False)
+
+
+@pytest.mark.parametrize(
+    ("node", "key"),
+    [
+        ("pg.local", "pg-dr:backup.archiveNameFormat"),  # the other config's sh:pg-* matches pg-dr-...
+        ("pg-dr", "pg-dr:backup.matchArchives"),  # pg-dr's sh:pg-dr-* matches pg-dr-<time>
+        ("pg-dr-nas.example.org", "pg-dr:backup.matchArchives"),
+    ],
+)
+def test_a_host_whose_default_archive_names_overlap_pg_dr_s_is_refused(tmp_path: Path, node: str, key: str) -> None:
+    proc = _run_on(tmp_path, node)
+    assert proc.returncode == 1, proc.stdout
+    assert f"pg-dr host check: {key}: " in proc.stderr
+    assert _run_on(tmp_path, "indri.local").returncode == 0
+    # a longer prefix sets a host pg-dr-nas apart again (never a host pg-dr: its sh:pg-dr-* matches them all)
+    longer = {"archiveNameFormat": "pg-dr-db-{hostname}-{now}"}
+    assert _run_on(tmp_path, "pg-dr-nas", **longer).returncode == 0
+    assert _run_on(tmp_path, "pg-dr", **longer).returncode == 1
+
+
+def test_archives_another_writer_named_with_pg_dr_s_prefix_are_refused(tmp_path: Path) -> None:
+    """Real borg: a repository already holding an archive ``sh:pg-dr-*`` matches but pg-dr's format cannot
+    produce is another writer's: pg-dr's prune would delete it."""
+    require_borg()
+    repo, source = tmp_path / "repo", tmp_path / "src"
+    source.mkdir()
+    (source / "f").write_text("x\n")
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "yes"}
+    for argv in (["init", "-e", "none", str(repo)], ["create", f"{repo}::vm-2026-01-01T00:00:00", str(source)]):
+        subprocess.run(["/usr/bin/borg", *argv], env=env, check=True, capture_output=True)
+    keys = {"borgPath": "/usr/bin/borg", "repositories": [{"path": str(repo), "label": "r"}]}
+    clean = _run_on(tmp_path, "indri", **keys)
+    assert clean.returncode == 0, clean.stderr
+    assert "were not checked" not in clean.stdout
+    subprocess.run(["/usr/bin/borg", "create", f"{repo}::pg-dr-notes", str(source)], env=env, check=True)
+    proc = _run_on(tmp_path, "indri", **keys)
+    assert proc.returncode == 1
+    assert f"pg-dr:backup.matchArchives: repository {repo} holds archives that sh:pg-dr-* matches" in proc.stderr
+    assert "pg-dr-notes" in proc.stderr
+    # pg-dr's own names are not another writer's
+    subprocess.run(["/usr/bin/borg", "delete", f"{repo}::pg-dr-notes"], env=env, check=True)
+    subprocess.run(["/usr/bin/borg", "create", f"{repo}::pg-dr-indri-2026-01-01T00:00:00.000001", str(source)],
+                   env=env, check=True)  # fmt: skip
+    assert _run_on(tmp_path, "indri", **keys).returncode == 0
+
+
+def test_a_repository_the_host_check_cannot_read_is_noted_not_refused(tmp_path: Path) -> None:
+    keys = {"borgPath": "/usr/bin/borg", "repositories": [{"path": str(tmp_path / "absent"), "label": "r"}]}
+    proc = _run_on(tmp_path, "indri", **keys)
+    assert proc.returncode == 0, proc.stderr
+    assert f"note: the archives of {tmp_path / 'absent'} were not checked (borg list failed" in proc.stdout

@@ -255,12 +255,6 @@ def test_pg_dr_owns_its_own_file_and_archives_by_default() -> None:
     assert yaml.safe_load(files.borgmatic_config(_backup(lockWait=600)))["lock_wait"] == 600
 
 
-@pytest.mark.parametrize("match", ["*", "sh:*", "re:.*"])
-def test_a_match_of_every_archive_is_refused(match: str) -> None:
-    with pytest.raises(ConfigError, match=r"pg-dr:backup.matchArchives: matches every archive"):
-        _backup(matchArchives=match)
-
-
 def test_every_delivered_file_carries_the_owner_mark() -> None:
     for schedule in ({"kind": "launchd"}, {"kind": "systemd"}):
         cfg = _backup(schedule=schedule)

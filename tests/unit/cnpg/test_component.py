@@ -100,7 +100,11 @@ def test_adopt_imports_existing_objects_by_namespace_and_name() -> None:
     for r in (render.one(SECRET), render.one(CLUSTER)):
         name = r.inputs["metadata"]["name"]
         assert r.options["importId"] == f"databases/{name}"
-        assert r.options["ignoreChanges"] == ["metadata.labels", "metadata.annotations"]
+        # nothing ignored: the adopting up sets pg-dr's labels and the waitFor annotation (an import applies
+        # the differences in the same up; the live check refuses any other difference, test_adoption.py)
+        assert r.options["ignoreChanges"] == []
+        assert r.inputs["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "pg-dr"
+    assert render.one(CLUSTER).inputs["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
     only_secret = render_config(_cluster(adopt=["Secret/blumeops-pg-borgmatic"]))
     assert only_secret.one(SECRET).options["importId"] == "databases/blumeops-pg-borgmatic"
     assert only_secret.one(CLUSTER).options["importId"] is None

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
-import yaml
 
-from components.config.base import ConfigError
+from components.config.base import SECTIONS, ConfigError
 from components.config.stack import parse_stack_config
 from components.project import PROJECT_DIR
 from tests.support.stacks import BASE, raw_sections
@@ -132,6 +132,55 @@ def test_defaults_are_cnpg_defaults() -> None:
 
 @pytest.mark.parametrize("path", sorted(PROJECT_DIR.glob("Pulumi.*.yaml")), ids=lambda p: p.name)
 def test_repository_stack_files_parse(path: Path) -> None:
-    doc = yaml.safe_load(path.read_text())
-    sections = {k.split(":", 1)[1]: v for k, v in doc["config"].items() if k.startswith("pg-dr:")}
-    parse_stack_config(sections)
+    """Read as the CLI reads it (unquoted dates, secure values in a section), whatever stack a user adds."""
+    from offline.engine import load_stack_file, project_config, qualify_config
+
+    stack_name = path.name.split(".")[1]
+    project, merged = project_config(PROJECT_DIR, load_stack_file(PROJECT_DIR, stack_name), stack_name)
+    full, secret_keys = qualify_config(project, merged)
+    prefix = f"{project}:"
+    sections = {k[len(prefix) :]: json.loads(v) for k, v in full.items() if k[len(prefix) :] in SECTIONS}
+    parse_stack_config(sections, [k[len(prefix) :] for k in secret_keys if k.startswith(prefix)])
+
+
+@pytest.mark.parametrize(
+    ("section", "path", "typo", "expected"),
+    [
+        ("backup", [], "hots", "pg-dr:backup.hots: unknown key (did you mean 'host'?)"),
+        (
+            "backup",
+            ["databases", 0],
+            "usernme",
+            "pg-dr:backup.databases[0].usernme: unknown key (did you mean 'username'?)",
+        ),
+        ("backup", ["schedule"], "kindd", "pg-dr:backup.schedule.kindd: unknown key (did you mean 'kind'?)"),
+        ("cluster", ["roles", 0], "loginn", "pg-dr:cluster.roles[0].loginn: unknown key (did you mean 'login'?)"),
+        (
+            "tailnet",
+            [],
+            "zzzz",
+            "pg-dr:tailnet.zzzz: unknown key (known: manage, policyFile, backupSource, overwriteExisting, adopt)",
+        ),
+    ],
+)
+def test_a_typo_inside_a_section_gets_a_did_you_mean(section: str, path: list, typo: str, expected: str) -> None:
+    raw = raw_sections(BASE)
+    raw["backup"]["schedule"] = {"kind": "launchd"}
+    target = raw[section]
+    for part in path:
+        target = target[part]
+    target[typo] = True
+    with pytest.raises(ConfigError) as err:
+        parse_stack_config(raw)
+    assert f"  {expected}" in str(err.value).splitlines()
+
+
+def test_an_unknown_drill_database_lists_the_configured_ones() -> None:
+    raw = raw_sections(BASE)
+    raw["drill"] = {"enabled": True, "database": "minflux", "target": {"username": "d"}, "compareToSource": True}
+    with pytest.raises(ConfigError) as err:
+        parse_stack_config(raw)
+    assert (
+        "pg-dr:drill.database: no pg-dr:backup.databases entry matches *:*/minflux (configured: "
+        "localhost:5432/miniflux, k8s-pg.tail8d86e.ts.net:5432/miniflux) (did you mean 'miniflux'?)"
+    ) in str(err.value)

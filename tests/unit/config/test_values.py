@@ -169,7 +169,6 @@ def _rsa(bits: int) -> str:
 GOOD_KEYS = {
     "ed25519": HOST_KEY,
     "ed25519 with a comment": HOST_KEY + " root@indri",
-    "rsa 3072": _rsa(3072),
     "ecdsa p256": _key("ecdsa-sha2-nistp256", b"nistp256", b"\x04" + bytes(64)),
     "ecdsa p521": _key("ecdsa-sha2-nistp521", b"nistp521", b"\x04" + bytes(132)),
 }
@@ -201,6 +200,13 @@ def test_bad_host_keys_say_what_is_wrong(case: str) -> None:
     assert "pg-dr:backup.hostKey: " in problems and expected in problems
 
 
+def test_a_well_formed_rsa_pin_is_refused_with_the_command_that_prints_an_ed25519_key() -> None:
+    problems = _problems(_set("backup", "hostKey", _rsa(3072)))
+    assert "pg-dr:backup.hostKey: an ssh-rsa pin makes pulumi-command offer only the SHA-1 ssh-rsa" in problems
+    host = raw_sections(BASE)["backup"]["host"]
+    assert f"`ssh-keyscan -t ed25519 {host}` prints it" in problems
+
+
 # ------------------------------------------------------------------------------------ secret values
 def _env_cfg():
     raw = raw_sections(BASE)
@@ -228,3 +234,53 @@ def test_a_password_with_an_inner_line_break_is_refused_and_a_private_key_may_sp
         resolve_all(_env_cfg(), ResolutionMode(environ={"PG_PW": "a\nb", "SSH_KEY": KEY_PEM}))
     resolved = resolve_all(_env_cfg(), ResolutionMode(environ={"PG_PW": "hunter2", "SSH_KEY": KEY_PEM}))
     assert "hunter2" not in repr(resolved)
+
+
+# --------------------------------------------------------------------------------- date-time fields
+def _valid_until(value: Any) -> Callable[[dict[str, Any]], object]:
+    return lambda raw: raw["cluster"]["roles"][0].__setitem__("validUntil", value)
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("2027-01-31T00:00:00Z", "2027-01-31T00:00:00Z"),
+        ("2027-01-31T10:30:00.25+02:00", "2027-01-31T10:30:00.25+02:00"),
+        # what the CLI hands the program for an unquoted `validUntil: 2027-01-31` (or a timestamp)
+        ("2027-01-31 00:00:00 +0000 UTC", "2027-01-31T00:00:00Z"),
+        ("2027-01-31 10:00:00.5 +0200 +0200", "2027-01-31T10:00:00.5+02:00"),
+    ],
+)
+def test_valid_until_takes_rfc3339_and_the_clis_unquoted_date(given: str, sent: str) -> None:
+    cfg = parse_stack_config(_raw(_valid_until(given)))
+    assert cfg.cluster.roles[0].valid_until == sent
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ("tomorrow", "'tomorrow' is not an RFC 3339 date-time, which CNPG requires (write e.g. 2027-01-31T00:00:00Z)"),
+        ("2027-01-31", "write e.g. 2027-01-31T00:00:00Z"),
+        ("2027-02-30T00:00:00Z", "is not a valid date-time (day is out of range for month)"),
+        ("2027-01-31T24:00:00Z", "is not a valid date-time"),
+        ("2027-01-31t00:00:00z", "is not an RFC 3339 date-time"),
+        ("2027-01-31T00:00:00+25:00", "impossible time zone offset"),
+        ("infinity", "is not an RFC 3339 date-time"),
+    ],
+)
+def test_valid_until_refuses_what_cnpg_refuses(given: str, message: str) -> None:
+    problems = _problems(_valid_until(given))
+    assert "pg-dr:cluster.roles[0].validUntil: " in problems and message in problems
+
+
+def test_an_unquoted_date_in_a_stack_file_renders_as_rfc3339(tmp_path: Any) -> None:
+    from offline.stackfile import load_stack_config_file
+
+    path = tmp_path / "Pulumi.t.yaml"
+    path.write_text("config:\n  pg-dr:cluster:\n    roles:\n      - validUntil: 2027-01-31\n")
+    loaded = load_stack_config_file(path)["pg-dr:cluster"]["roles"][0]["validUntil"]
+    assert loaded == "2027-01-31 00:00:00 +0000 UTC"
+    config = stack()
+    config["pg-dr:cluster"]["roles"][0]["validUntil"] = loaded
+    cluster = render_config(config).one("kubernetes:postgresql.cnpg.io/v1:Cluster")
+    assert cluster.inputs["spec"]["managed"]["roles"][0]["validUntil"] == "2027-01-31T00:00:00Z"

@@ -185,8 +185,9 @@ def test_only_a_new_run_id_runs_the_drill_again() -> None:
 
 def test_a_match_archives_the_drill_cannot_list_with_is_a_config_error() -> None:
     config = _stack()
-    config["pg-dr:backup"]["matchArchives"] = "re:^pg-dr-"
-    with pytest.raises(ConfigError, match=r"pg-dr:backup.matchArchives: the drill finds pg-dr's latest archive"):
+    config["pg-dr:backup"]["matchArchives"] = "re:^pg-dr-"  # refused by the archive-isolation proof first
+    with pytest.raises(ConfigError, match=r"pg-dr:backup.matchArchives: 're:\^pg-dr-' is not a pattern pg-dr can"):
         _parse(config)
-    config["pg-dr:backup"]["matchArchives"] = "sh:mine-*"
-    assert _parse(config).backup.match_archives == "sh:mine-*"
+    config["pg-dr:backup"]["matchArchives"] = "sh:pg-dr-db-*"
+    config["pg-dr:backup"]["archiveNameFormat"] = "pg-dr-db-{now}"
+    assert _parse(config).backup.match_archives == "sh:pg-dr-db-*"

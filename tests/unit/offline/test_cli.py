@@ -219,3 +219,29 @@ def test_a_crashing_program_is_exit_2_with_its_own_frames(
     assert err[1].startswith("pg-dr: error: the program failed: JSONDecodeError: ")
     assert err[2:] == [f'  File "{tmp_path / "__main__.py"}", line 3, in <module>', "    json.loads('{broken')"]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_stack_lists_the_existing_ones(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write_stack("dev")
+    project.write_stack("prod")
+    monkeypatch.chdir(project.root)
+    assert main(["check", "staging"]) == 2
+    assert (
+        f"no stack file Pulumi.staging.yaml in {project.root} (the stacks here: dev, prod; "
+        "`pulumi stack init staging` and a Pulumi.staging.yaml create one)"
+    ) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["a", "b"])
+def test_a_diff_error_names_the_invalid_stack(
+    bad: str, project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = project_stack()
+    config["pg-dr:cluster"]["roles"][0]["connectionLimit"] = -5
+    project.write_stack("a", config if bad == "a" else None)
+    project.write_stack("b", config if bad == "b" else None)
+    monkeypatch.chdir(project.root)
+    assert main(["diff", "a", "b"]) == 2
+    assert f"pg-dr: error: stack {bad}: invalid stack configuration (1 problem):" in capsys.readouterr().err

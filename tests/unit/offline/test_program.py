@@ -17,6 +17,7 @@ from components.project import PROJECT_DIR
 from offline.cli import main
 from offline.engine import Render, RenderError, Secret, iter_plain_strings, reveal
 from offline.output import graph, write_render
+from tests.support.fake_secrets import fake_secrets_for_file
 from tests.support.onepassword_fake import FakeOnePassword
 from tests.support.render import render_config, render_stack
 from tests.support.stacks import BASE, stack
@@ -229,16 +230,18 @@ def test_config_references_need_secret_config() -> None:
         render_config(_config_ref_stack("plaintext-password"), resolve_secrets=True)
 
 
-@pytest.mark.parametrize("stack_name", [_stack_name(p) for p in STACK_FILES])
-def test_same_config_registers_identical_inputs(stack_name: str) -> None:
-    """A second `pulumi up` changes nothing: every resource, option and input (secrets included) is the same."""
-    op = FakeOnePassword(
-        {"blumeops": {"borgmatic": {"db-password": KNOWN_PASSWORD}, "eblume": {"db-password": "eblume-Sup3r-secret"}}}
-    )
-    environ = {"PG_DR_DEV_BORGMATIC_PASSWORD": KNOWN_PASSWORD, "PG_DR_DEV_DRILL_PASSWORD": "dr1ll-pw"}
+def assert_same_config_registers_identical_inputs(stack_name: str, project_dir: Path = PROJECT_DIR) -> None:
+    """Render the stack twice with every secret it references answered by fakes; compare everything."""
+    fakes = fake_secrets_for_file(project_dir / f"Pulumi.{stack_name}.yaml")
 
     def snapshot() -> tuple[dict[str, tuple], str]:
-        render = render_stack(stack_name, resolve_secrets=True, onepassword_client=op.factory, environ=environ)
+        render = render_stack(
+            stack_name,
+            project_dir=project_dir,
+            resolve_secrets=fakes.resolvable,
+            onepassword_client=fakes.onepassword.factory,
+            environ=fakes.environ,
+        )
         by_urn = {
             r.urn: (r.parent, sorted(r.dependencies), r.protect, r.retain_on_delete, r.options, reveal(r.inputs))
             for r in render.resources
@@ -248,6 +251,23 @@ def test_same_config_registers_identical_inputs(stack_name: str) -> None:
     (first, first_graph), (second, second_graph) = snapshot(), snapshot()
     assert first and first == second
     assert first_graph == second_graph, "graph.json must be byte-identical for the same config"
+
+
+@pytest.mark.parametrize("stack_name", [_stack_name(p) for p in STACK_FILES])
+def test_same_config_registers_identical_inputs(stack_name: str) -> None:
+    """A second `pulumi up` changes nothing: every resource, option and input (secrets included) is the same."""
+    assert_same_config_registers_identical_inputs(stack_name)
+
+
+def test_a_users_own_stack_with_its_own_vaults_passes_the_stack_tests(tmp_path: Path) -> None:
+    """A new homelab's stack (its own 1Password vault and variables) passes what every Pulumi.*.yaml must."""
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (tmp_path / name).write_text((PROJECT_DIR / name).read_text())
+    text = (PROJECT_DIR / "Pulumi.prod.yaml").read_text().replace("op://blumeops/", "op://homelab/")
+    text = text.replace("policyFile: policy/tailnet.hujson", f"policyFile: {PROJECT_DIR / 'policy' / 'tailnet.hujson'}")
+    assert "op://homelab/eblume/db-password" in text
+    (tmp_path / "Pulumi.homelab.yaml").write_text(text)
+    assert_same_config_registers_identical_inputs("homelab", tmp_path)
 
 
 def test_a_render_closes_every_event_loop_it_creates(monkeypatch: pytest.MonkeyPatch) -> None:

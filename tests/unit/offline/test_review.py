@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 import pytest
 from pulumi_command import remote
 
+from components.project import PROJECT_DIR
 from offline.cli import main
 from offline.output import render_texts, write_render
 from offline.review import review_files, summary
@@ -153,3 +154,82 @@ def test_promotion_diff_shows_which_host(capsys: pytest.CaptureFixture[str]) -> 
     out = capsys.readouterr().out
     assert '      inputs.connection.host: "localhost" -> "indri.tail8d86e.ts.net"' in out
     assert '      inputs.connection.user: "pgdr" -> "erichblume"' in out
+
+
+# ------------------------------------------------------------------------------ what `pulumi up` does
+def _section(text: str, heading: str) -> list[str]:
+    return text.split(f"{heading}\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+
+
+def test_summary_says_what_up_does_in_order_for_the_prod_stack() -> None:
+    from offline.engine import load_stack_file
+    from tests.support.render import render_stack
+
+    provider_config = {k: v for k, v in load_stack_file(PROJECT_DIR, "prod").items() if ":" in k}
+    text = summary(render_stack("prod"), provider_config, environ={"OP_SERVICE_ACCOUNT_TOKEN": "set"})
+    headings = [
+        "## What `pulumi up` does",
+        "### 1. Created",
+        "### 2. Imported (adopted: the existing object is taken over, never created over)",
+        "### 3. Patched (fields of an object another tool owns)",
+        "### 4. Runs on the backup host",
+        "### 5. Tailnet",
+        "### 6. Credentials `pulumi up` needs (names only; checked in the shell that rendered)",
+        "## Providers",
+    ]
+    positions = [text.index(f"\n{h}\n") for h in headings]
+    assert positions == sorted(positions) and text.index("## Warnings") < positions[0]
+    assert _section(text, "### 2. Imported (adopted: the existing object is taken over, never created over)") == [
+        *(
+            f"- `kubernetes:core/v1:Secret` **blumeops-pg-{role}**, id `databases/blumeops-pg-{role}`: read at "
+            "preview, refused if its data, type or spec (outside the roles) differs from the declaration; pg-dr's "
+            "labels are added in the same `up`"
+            for role in ("borgmatic", "eblume")
+        ),
+        "- `tailscale:index/acl:Acl` **tailnet-policy**, id `acl`: the live policy is read and the merge applied to "
+        "it as an update in the same `up` (never a 412)",
+    ]
+    created = _section(text, "### 1. Created")
+    commands = [line.split("`")[1] for line in created if line.startswith("  - ")]
+    assert commands == [
+        "borgmatic-preflight",
+        "borgmatic-host-check",
+        "borgmatic-config",
+        "borgmatic-pgpass",
+        "borgmatic-schedule",
+        "borgmatic-login-wait",
+        "borgmatic-verify",
+    ]
+    assert (
+        "  - `borgmatic-pgpass` on `indri.tail8d86e.ts.net`: puts its block (`# BEGIN pg-dr ...`) into "
+        in "\n".join(created)
+    )
+    assert _section(text, "### 3. Patched (fields of an object another tool owns)") == [
+        "- `kubernetes:postgresql.cnpg.io/v1:ClusterPatch` **blumeops-pg**: `spec.managed.roles`, field manager `pg-dr`"
+    ]
+    on_host = _section(text, "### 4. Runs on the backup host")
+    assert on_host[0].startswith("- `borgmatic-verify`: **runs a real `borgmatic create` on `indri.tail8d86e.ts.net`**")
+    assert "up to **300 s**" in on_host[1] and "nothing listening fails after 15 s" in on_host[1]
+    assert _section(text, "### 5. Tailnet")[0] == (
+        "- grant added: `tag:homelab` -> `tag:k8s` on `tcp:5432`, with its policy test"
+    )
+    credentials = _section(
+        text, "### 6. Credentials `pulumi up` needs (names only; checked in the shell that rendered)"
+    )
+    by_name = {line.split(":", 1)[0]: line for line in credentials}
+    assert "not set" not in by_name["- `OP_SERVICE_ACCOUNT_TOKEN`"]  # set in the given environment
+    assert by_name[
+        "- `TAILSCALE_API_KEY`, or `TAILSCALE_OAUTH_CLIENT_ID` and `TAILSCALE_OAUTH_CLIENT_SECRET`"
+    ].endswith("**not set in this shell**")
+    assert by_name["- `SSH_AUTH_SOCK`"].endswith("**not set in this shell**")
+    assert "kubeconfig (`KUBECONFIG`, else `~/.kube/config`) with the context `blumeops`" in text
+
+
+def test_summary_names_every_env_reference_and_no_value() -> None:
+    text = summary(_resolved(), {"pg-dr:backup": {"privateKey": "env:PG_DR_SSH_KEY"}}, environ={"PG_DR_PW": PASSWORD})
+    credentials = _section(
+        text, "### 6. Credentials `pulumi up` needs (names only; checked in the shell that rendered)"
+    )
+    assert "- `PG_DR_SSH_KEY`: the secret `env:PG_DR_SSH_KEY` - **not set in this shell**" in credentials
+    assert not any("SSH_AUTH_SOCK" in line for line in credentials)  # a private key is configured
+    assert PASSWORD not in text and "b3BlbnNzaC1rZXk" not in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from onepassword.errors import DesktopSessionExpiredException, RateLimitExceededException
 
 from components.config.stack import parse_stack_config
 from components.secrets.resolver import ResolutionMode, SecretResolutionError, resolve_all
@@ -90,3 +91,27 @@ def test_resolves_inside_a_running_event_loop() -> None:
         return len(resolve_all(_cfg(), ResolutionMode(client_factory=op.factory))._values)
 
     assert asyncio.run(program()) == 1
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (
+            RateLimitExceededException("rate limit exceeded\nretry after 60s"),
+            "RateLimitExceededException: rate limit exceeded",
+        ),
+        (DesktopSessionExpiredException("the desktop session expired"), "DesktopSessionExpiredException: the desktop"),
+        (RuntimeError(), "RuntimeError"),
+    ],
+    ids=["rate-limit", "expired-session", "bare"],
+)
+def test_a_failure_of_the_whole_batch_is_the_resolvers_one_line_error(raised: Exception, expected: str) -> None:
+    op = _op(**{"db-password": PASSWORD})
+    op.fail_with = raised
+    with pytest.raises(SecretResolutionError) as err:
+        resolve_all(_cfg(), ResolutionMode(client_factory=op.factory))
+    ((ref, message),) = err.value.problems
+    assert ref == "op://blumeops/borgmatic/db-password"
+    assert message.startswith(f"1Password could not resolve the batch: {expected}")
+    assert str(err.value).count("\n") == 1  # the heading and one problem line
+    assert PASSWORD not in str(err.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from components.tailnet.component import TailnetPolicy, TailnetPolicyArgs
 from components.tailnet.evaluate import evaluate
 from components.tailnet.plan import TailnetPolicyError, merge_policy
 from offline.cli import main
+from offline.engine import load_stack_file
 from tests.support.render import render_config, render_stack, run_program
 from tests.support.stacks import stack
 
@@ -195,3 +197,55 @@ def test_dependency_is_the_acl_when_managed_else_the_component(manage: bool) -> 
     else:
         assert policy.acl is None and policy.dependency is policy
     assert policy.merged.added_grants == [{"src": ["tag:homelab"], "dst": ["tag:k8s"], "ip": ["tcp:5432"]}]
+
+
+# --------------------------------------------------------------- the Tailscale API (tests/support/tailscale_api.py)
+def _edited_tailnet(**api: Any) -> Any:
+    from tests.support.tailscale_api import TailscaleApi
+
+    live = (PROJECT_DIR / "policy/tailnet.hujson").read_text()  # what the admin console holds today
+    return TailscaleApi(policy=live, edited=True, **api)
+
+
+def test_a_plain_create_on_an_edited_tailnet_fails_with_412_at_up_after_a_green_preview() -> None:
+    from tests.support.tailscale_api import OVERWRITE_PROTECTED, AclProvider, TailscaleApiError
+
+    api = _edited_tailnet()
+    prod = load_stack_file(PROJECT_DIR, "prod")
+    prod["pg-dr:tailnet"] = {**prod["pg-dr:tailnet"], "adopt": False}
+    render = render_config(prod, stack="prod")
+    provider = AclProvider(api)
+    assert provider.apply(render, preview=True) == ["create Acl tailnet-policy"]
+    with pytest.raises(TailscaleApiError, match=re.escape(OVERWRITE_PROTECTED)):
+        provider.apply(render)
+    assert api.posts == [("ts-default", 412)]
+    assert api.policy == (PROJECT_DIR / "policy/tailnet.hujson").read_text()  # unchanged
+
+
+def test_prod_adopts_the_live_policy_and_its_first_up_cannot_412() -> None:
+    from tests.support.tailscale_api import AclProvider
+
+    api = _edited_tailnet()
+    render = render_stack("prod")  # Pulumi.prod.yaml as committed
+    acl = render.one(ACL)
+    assert acl.options["importId"] == "acl" and acl.inputs["overwriteExistingContent"] is False
+    provider = AclProvider(api)
+    assert provider.apply(render) == ["import+update Acl tailnet-policy"]
+    assert api.posts == [(None, 200)]  # the update sends no If-Match
+    assert api.policy == acl.inputs["acl"]
+    assert provider.apply(render_stack("prod")) == ["same Acl tailnet-policy"]  # the import is a no-op now
+
+
+def test_a_policy_test_failing_on_the_tailnet_rejects_the_whole_post() -> None:
+    from tests.support.tailscale_api import AclProvider, TailscaleApiError
+
+    api = _edited_tailnet(failing=lambda test: test.get("src") == "tag:homelab")
+    before = api.policy
+    with pytest.raises(TailscaleApiError, match=r"\(400\) test\(s\) failed: test \{'src': 'tag:homelab'"):
+        AclProvider(api).apply(render_stack("prod"))
+    assert api.policy == before  # nothing of the merge applied, not even the grants that passed
+
+
+def test_adopt_needs_manage() -> None:
+    with pytest.raises(Exception, match=r"pg-dr:tailnet.adopt: needs manage: true"):
+        render_config(stack(tailnet={"manage": False, "adopt": True}))

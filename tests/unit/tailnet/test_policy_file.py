@@ -81,7 +81,7 @@ def test_an_oversize_file_is_refused(tmp_path: Path) -> None:
 def test_a_file_that_is_not_utf8_names_the_key_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "policy.hujson"
     bad.write_bytes(b'{\n\t// caf\xe9\n\t"grants": [],\n}\n')
-    assert _problems_within(bad) == [f"pg-dr:tailnet.policyFile: {bad} is not UTF-8 (invalid byte 0xe9 on line 2)"]
+    assert _problems_within(bad) == [f"pg-dr:tailnet.policyFile: {bad} is not UTF-8 (an invalid byte on line 2)"]
 
 
 def test_an_oversize_policy_fails_the_render_with_the_key(tmp_path: Path) -> None:

@@ -130,7 +130,7 @@ F = "policy/tailnet.hujson"
 MALFORMED = {
     "missing comma": (
         ('\t\t"tag:homelab": ["group:admins"],', '\t\t"tag:homelab": ["group:admins"]'),
-        f"{F}:7:3: expected ',' or '}}' after member, found '\"' (the file named by pg-dr:tailnet.policyFile)",
+        f"{F}:7:3: expected ',' or '}}' after member (the file named by pg-dr:tailnet.policyFile)",
     ),
     "unterminated string": (
         ('"tcp:443"]', '"tcp:443]'),
@@ -138,7 +138,7 @@ MALFORMED = {
     ),
     "duplicate member": (
         ('\t"tests": [', '\t"grants": [],\n\t"tests": ['),
-        f'{F}:16:2: duplicate member name "grants" (first at {F}:9:2) (the file named by pg-dr:tailnet.policyFile)',
+        f"{F}:16:2: duplicate member name (first at {F}:9:2) (the file named by pg-dr:tailnet.policyFile)",
     ),
     "undeclared tag in a grant": (
         ('"dst": ["tag:k8s"]', '"dst": ["tag:k8z"]'),
@@ -199,6 +199,43 @@ def test_malformed_policy_fails_with_a_precise_message(case: str) -> None:
     with pytest.raises(TailnetPolicyError) as info:
         merge(BASE.replace(old, new))
     assert info.value.problems == [message]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hunter2-CANARY-s3cret\n",  # a password file named by mistake
+        "Q0FOQVJZLWJhc2U2NC1wYXNzcGhyYXNlLXZhbHVl\n",  # a base64 passphrase
+        "CANARY=1 secret\n",
+        '{"CANARY": 1 "x": 2}',
+        '{"CANARY": 1, "CANARY": 2}',
+        '{"CANARY" 1}',
+        '"CANARY\\q"',
+        "-CANARY",
+        "123CANARY",
+        "{} CANARY",
+        "[CANARY]",
+    ],
+)
+def test_a_policy_file_that_does_not_parse_is_never_quoted(text: str) -> None:
+    """Position and kind only: ``pg-dr check`` and ``pulumi preview`` print this to CI logs (issue 16)."""
+    with pytest.raises(TailnetPolicyError) as info:
+        merge(text)
+    (message,) = info.value.problems
+    assert message.startswith(f"{F}:1:") and message.endswith("(the file named by pg-dr:tailnet.policyFile)")
+    for secret in ("CANARY", "hunter", "s3cret", "Q0FO", "base64"):
+        assert secret not in message, message
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u2066", "\u200b", "\ufeff"])
+def test_a_policy_with_a_bidi_control_or_invisible_character_is_refused(char: str) -> None:
+    """A review of the merged policy must show what is applied (issue 16): a U+202E in a comment reorders it."""
+    text = BASE.replace('"tcp:443"', f'"tcp:443"{char}', 1)
+    line = text[: text.index(char)].count("\n") + 1
+    with pytest.raises(TailnetPolicyError) as info:
+        merge(text)
+    (message,) = info.value.problems
+    assert message.startswith(f"{F}:{line}:") and f"(U+{ord(char):04X})" in message
 
 
 def test_tags_the_backups_need_must_be_declared() -> None:
