@@ -7,7 +7,7 @@ unlisted=0
 coverage() {
   if ! names=$(run_psql -X -w -At -h "$1" -p "$2" -U "$3" -d "$4" \
       -c "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY 1" 2>&1); then
-    echo "pg-dr: warning: could not list the databases on $1:$2 as $3: $(printf '%s\n' "$names" | tail -n 1)" >&2
+    printf '%s\n' "pg-dr: warning: could not list the databases on $1:$2 as $3: $(printf '%s\n' "$names" | tail -n 1)" >&2
     unlisted=$((unlisted + 1))
     return 0
   fi
@@ -16,8 +16,8 @@ coverage() {
       *" $name "*) ;;
       *)
         uncovered=$((uncovered + 1))
-        echo "@UNCOVERED_PREFIX@$1:$2/$name"
-        echo "pg-dr: warning: database $name on $1:$2 is not backed up (not in pg-dr:backup.databases)" >&2 ;;
+        printf '%s\n' "@UNCOVERED_PREFIX@$1:$2/$name"
+        printf '%s\n' "pg-dr: warning: database $name on $1:$2 is not backed up (not in pg-dr:backup.databases)" >&2 ;;
     esac
   done
 }
