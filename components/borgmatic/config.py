@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 import re
 from typing import Annotated, Literal
@@ -52,8 +51,9 @@ DEFAULT_BORG_COMPRESSION = "zstd,3"
 # see docs/brownfield.md).
 DEFAULT_ARCHIVE_NAME_FORMAT = "pg-dr-{hostname}-{now:%Y-%m-%dT%H:%M:%S.%f}"
 DEFAULT_MATCH_ARCHIVES = derived_match(DEFAULT_ARCHIVE_NAME_FORMAT)
-# The frequent config's archives (databases[].every): a prefix pg-dr's nightly match never matches, so
-# neither config's prune ever counts (or deletes) the other's archives; kept per hour for two days.
+# The frequent config's archives (databases[].every): a prefix pg-dr's nightly match never matches (every
+# nightly format starts with the literal "pg-dr-", and so does its match), so neither config's prune ever
+# counts (or deletes) the other's archives; kept per hour for two days.
 FREQUENT_ARCHIVE_NAME_FORMAT = "pgdr-frequent-{hostname}-{now:%Y-%m-%dT%H:%M:%S.%f}"
 FREQUENT_MATCH_ARCHIVES = "sh:pgdr-frequent-*"
 FREQUENT_KEEP_HOURLY = 48
@@ -370,13 +370,6 @@ class BackupConfig(Model):
             problems.append(
                 (f"databases[{first_i}].every", "needs pg-dr's own schedule (schedule.kind launchd or systemd)")
             )
-        sample = FREQUENT_ARCHIVE_NAME_FORMAT.split("{", 1)[0] + "host-2026-01-01T00:00:00.000000"
-        kind, _, pattern = self.match_archives.partition(":")
-        if kind == "sh" and fnmatch.fnmatchcase(sample, pattern):
-            problems.append(
-                ("matchArchives", f"matches the frequent config's archives ({sample}): each prune would remove "
-                 "the other's archives")
-            )  # fmt: skip
         return problems
 
     @property

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.borgmatic.config import FREQUENT_ARCHIVE_NAME_FORMAT, FREQUENT_MATCH_ARCHIVES
 from components.config.base import ConfigError
 from components.config.stack import parse_stack_config
 from tests.support.render import render_config
@@ -41,7 +42,6 @@ def _problems(config: dict[str, Any]) -> list[tuple[str, str]]:
         (_config("5h"), "pg-dr:backup.databases[1].every", "must be one of"),
         (_config("1h", "2h"), "pg-dr:backup.databases[1].every", "one frequent schedule per stack"),
         (_config(schedule={"kind": "none"}), "pg-dr:backup.databases[1].every", "needs pg-dr's own schedule"),
-        (_config(matchArchives="sh:*pg*"), "pg-dr:backup.matchArchives", "matches the frequent config's archives"),
     ],
 )
 def test_bad_every_is_one_line_naming_the_key(config: dict[str, Any], key: str, message: str) -> None:
@@ -102,3 +102,11 @@ def test_the_verification_validates_the_frequent_config_too() -> None:
     render = render_config(_config("2h"))
     script = render.one("command:remote:Command", "borgmatic-verify").inputs["create"]
     assert "config=/Users/erichblume/.config/pg-dr/borgmatic-frequent.yaml\nif ! bm config validate" in script
+
+
+def test_no_nightly_match_can_reach_the_frequent_archives() -> None:
+    """Every nightly format starts with the literal pg-dr- (a config error otherwise), so does its match."""
+    assert not FREQUENT_ARCHIVE_NAME_FORMAT.startswith("pg-dr-")
+    assert not FREQUENT_MATCH_ARCHIVES.removeprefix("sh:").startswith("pg-dr-")
+    problems = _problems(_config(archiveNameFormat="pgdr-{hostname}-{now:%Y-%m-%dT%H:%M:%S.%f}"))
+    assert [p for p, _ in problems] == ["pg-dr:backup.archiveNameFormat"]
