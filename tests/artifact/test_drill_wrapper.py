@@ -16,6 +16,7 @@ import pytest
 from components.borgmatic.config import BackupConfig
 from components.monitoring.config import MonitoringConfig
 from components.monitoring.plan import drill_wrapper
+from tests.support.monitoring_host import home_backup
 from tests.support.ping_server import PingServer
 from tests.support.tools import require_tool
 
@@ -23,19 +24,7 @@ SHELLS = ["/bin/dash", "/bin/posh", "/bin/bash"]
 
 
 def _backup(home: Path, **extra: object) -> BackupConfig:
-    return BackupConfig.model_validate(
-        {
-            "host": "indri",
-            "user": "u",
-            "insecureIgnoreHostKey": True,
-            "homeDir": str(home),
-            "repositories": [{"path": "/r", "label": "local"}],
-            "databases": [{"name": "miniflux", "username": "borgmatic"}],
-            "restoreCommandPath": str(home / "bin" / "pg-dr-restore"),
-            "metrics": {"textfilePath": str(home / "textfile" / "pg-dr.prom")},
-            **extra,
-        }
-    )
+    return home_backup(home, **extra)
 
 
 def _result(archive_age: timedelta = timedelta(hours=1), seconds: float = 3.5) -> str:

@@ -9,25 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from components.borgmatic.config import BackupConfig
 from components.monitoring.plan import report_script
+from tests.support.monitoring_host import home_backup
 from tests.support.tools import require_tool
 
 
 def _report(home: Path, **extra: object) -> Path:
-    cfg = BackupConfig.model_validate(
-        {
-            "host": "indri",
-            "user": "u",
-            "insecureIgnoreHostKey": True,
-            "homeDir": str(home),
-            "repositories": [{"path": "/r", "label": "local"}],
-            "databases": [{"name": "miniflux", "username": "borgmatic"}],
-            "restoreCommandPath": str(home / "bin" / "pg-dr-restore"),
-            "metrics": {"textfilePath": str(home / "textfile" / "pg-dr.prom")},
-            **extra,
-        }
-    )
+    cfg = home_backup(home, **extra)
     path = home / "bin" / "pg-dr-report"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(report_script(cfg))
