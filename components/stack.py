@@ -15,6 +15,7 @@ from components.borgmatic.component import BorgmaticHost, BorgmaticHostArgs
 from components.cnpg.component import CnpgRoles, CnpgRolesArgs
 from components.config.stack import StackConfig
 from components.drill.component import RestoreDrill, RestoreDrillArgs
+from components.monitoring.component import ScheduledDrill, ScheduledDrillArgs
 from components.secrets.resolver import ResolvedSecrets
 from components.tailnet.component import TailnetPolicy, TailnetPolicyArgs
 
@@ -43,8 +44,10 @@ def build_stack(cfg: StackConfig, secrets: ResolvedSecrets) -> dict[str, Any]:
             verify_after.append(tailnet.dependency)
         if roles is not None:
             verify_after += roles.serving(db.username for db in cfg.backup.databases if db.cluster)
+        scheduled = cfg.drill.scheduled(cfg.backup) is not None
         backup = BorgmaticHost(
-            "borgmatic", BorgmaticHostArgs(backup=cfg.backup, secrets=secrets, verify_after=verify_after)
+            "borgmatic",
+            BorgmaticHostArgs(backup=cfg.backup, secrets=secrets, verify_after=verify_after, drill_scheduled=scheduled),
         )
         outputs["backup"] = backup.summary
 
@@ -61,5 +64,18 @@ def build_stack(cfg: StackConfig, secrets: ResolvedSecrets) -> dict[str, Any]:
                 ),
             )
             outputs["drill"] = drill.summary
+            if scheduled:
+                # After the drill: it delivers pg-dr-drill, which the schedule runs.
+                nightly = ScheduledDrill(
+                    "drill-schedule",
+                    ScheduledDrillArgs(
+                        drill=cfg.drill,
+                        backup=cfg.backup,
+                        secrets=secrets,
+                        connection=backup.connection,
+                        run_after=[drill],
+                    ),
+                )
+                outputs["drillSchedule"] = nightly.summary
 
     return outputs

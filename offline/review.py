@@ -245,6 +245,20 @@ def _hosts(commands: list[_Command]) -> list[str]:
     return lines or ["none", ""]
 
 
+def _monitoring(render: Render) -> list[str]:
+    """Where the nights report (the components' ``reportsTo`` outputs: services and hosts, no secret part)."""
+    lines = []
+    for output, what in (("backup", "the backup"), ("drillSchedule", "the scheduled drill")):
+        value = reveal(render.stack_outputs.get(output))
+        if not isinstance(value, Mapping) or "reportsTo" not in value:
+            continue
+        targets = reveal(value["reportsTo"]) or []
+        lines.append(
+            f"- {what} reports to " + ("; ".join(str(t) for t in targets) if targets else "nothing (no monitoring)")
+        )
+    return lines or ["- nothing is scheduled"]
+
+
 # ------------------------------------------------------------------------------ what `pulumi up` does
 PASSPHRASE_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 OP_TOKEN = "OP_SERVICE_ACCOUNT_TOKEN"
@@ -496,6 +510,10 @@ def summary(
         "## Providers",
         "",
         *_providers(render, provider_config or {}),
+        "",
+        "## Monitoring",
+        "",
+        *_monitoring(render),
         "",
         "## Resources by component",
         "",

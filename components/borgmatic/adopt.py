@@ -37,6 +37,11 @@ def host_check(cfg: BackupConfig, plan: BackupPlan) -> str:
     """The host check script for this config."""
     files = [("pg-dr:backup.configPath", cfg.resolved_config_path)]
     files += [("pg-dr:backup.schedule.label", f.path) for f in plan.schedule_files]
+    if plan.report_text is not None:
+        files.append(("pg-dr:backup.restoreCommandPath", cfg.report_path))
+    if plan.frequent_config_text is not None:
+        files.append(("pg-dr:backup.databases[].every", cfg.frequent_config_path))
+    files += [("pg-dr:backup.databases[].every", f.path) for f in plan.frequent_schedule_files]
     sched = cfg.schedule
     schedule: list[str] = []
     if sched.kind == "existing":

@@ -27,6 +27,7 @@ from components.config.base import (
     _NestedProblems,
 )
 from components.config.host_key import rsa_pin_problem
+from components.monitoring.config import MonitoringConfig
 from components.remote.pgpass import PgpassLine, password_conflicts
 from components.secrets.refs import SecretRef
 
@@ -50,6 +51,12 @@ DEFAULT_BORG_COMPRESSION = "zstd,3"
 # see docs/brownfield.md).
 DEFAULT_ARCHIVE_NAME_FORMAT = "pg-dr-{hostname}-{now:%Y-%m-%dT%H:%M:%S.%f}"
 DEFAULT_MATCH_ARCHIVES = derived_match(DEFAULT_ARCHIVE_NAME_FORMAT)
+# The frequent config's archives (databases[].every): a prefix pg-dr's nightly match never matches (every
+# nightly format starts with the literal "pg-dr-", and so does its match), so neither config's prune ever
+# counts (or deletes) the other's archives; kept per hour for two days.
+FREQUENT_ARCHIVE_NAME_FORMAT = "pgdr-frequent-{hostname}-{now:%Y-%m-%dT%H:%M:%S.%f}"
+FREQUENT_MATCH_ARCHIVES = "sh:pgdr-frequent-*"
+FREQUENT_KEEP_HOURLY = 48
 # Waits a night can afford: beyond them a run never ends in practice (and 10^30 is no shell number).
 MAX_LOGIN_WAIT_SECONDS = 3600
 MAX_LOCK_WAIT_SECONDS = 86400
@@ -189,6 +196,12 @@ class DatabaseConfig(Model):
     format: Literal["custom", "directory", "tar", "plain"] = DEFAULT_DUMP_FORMAT
     compression: Annotated[str | int | None, AfterValidator(_dump_compression)] = DEFAULT_DUMP_COMPRESSION
     restore_jobs: int | None = Field(default=DEFAULT_RESTORE_JOBS, ge=1, le=MAX_RESTORE_JOBS)
+    # RPO below a day: also dumped by the frequent schedule (pg-dr's second config in the same repository)
+    every: Literal["1h", "2h", "3h", "4h", "6h", "8h", "12h"] | None = None
+
+    @property
+    def every_hours(self) -> int | None:
+        return int(self.every.removesuffix("h")) if self.every else None
 
     @model_validator(mode="after")
     def _restore_jobs_need_archive_format(self) -> DatabaseConfig:
@@ -227,6 +240,20 @@ class DatabaseConfig(Model):
         return f"borgmatic/postgresql_databases/{self.dump_identifier}/{self.name}"
 
 
+class MetricsConfig(Model):
+    """Prometheus metrics in node_exporter's textfile collector format (docs/monitoring.md)."""
+
+    textfile_path: AbsPath
+
+    @model_validator(mode="after")
+    def _prom_file(self) -> MetricsConfig:
+        if not self.textfile_path.endswith(".prom"):
+            raise _NestedProblems(
+                [("textfilePath", "must end in .prom (node_exporter's textfile collector reads only those)")]
+            )
+        return self
+
+
 def _default_checks() -> list[CheckConfig]:
     return [CheckConfig(name="repository", frequency="2 weeks"), CheckConfig(name="archives", frequency="2 weeks")]
 
@@ -260,6 +287,11 @@ class BackupConfig(Model):
     schedule: ScheduleConfig = ScheduleConfig()
     databases: list[DatabaseConfig] = Field(min_length=1)
     verify: bool = True
+    monitoring: MonitoringConfig = MonitoringConfig()
+    metrics: MetricsConfig | None = None
+    rpo_hours: int = Field(default=26, ge=1)
+    run_lock_wait_seconds: int = Field(default=3600, ge=0)  # a backup and a scheduled drill wait for each other
+    restore_command_path: AbsPath | None = None  # pg-dr-restore (issue 15's contract); pg-dr-drill beside it
 
     @model_validator(mode="before")
     @classmethod
@@ -317,9 +349,42 @@ class BackupConfig(Model):
             problems.append((where, f"differs from another entry for {line}"))
         problems += _path_collisions(self)
         problems += _login_critical_paths(self)
+        problems += self._frequent_problems()
         if problems:
             raise _NestedProblems(problems)
         return self
+
+    def _frequent_problems(self) -> list[tuple[str, str]]:
+        frequent = [(i, db) for i, db in enumerate(self.databases) if db.every is not None]
+        if not frequent:
+            return []
+        problems: list[tuple[str, str]] = []
+        first_i, first = frequent[0]
+        for i, db in frequent[1:]:
+            if db.every != first.every:
+                problems.append(
+                    (f"databases[{i}].every", f"{db.every} differs from databases[{first_i}].every {first.every}: "
+                     "one frequent schedule per stack")
+                )  # fmt: skip
+        if self.schedule.kind not in ("launchd", "systemd"):
+            problems.append(
+                (f"databases[{first_i}].every", "needs pg-dr's own schedule (schedule.kind launchd or systemd)")
+            )
+        return problems
+
+    @property
+    def frequent(self) -> list[DatabaseConfig]:
+        """The databases with ``every`` (dumped by the frequent schedule too)."""
+        return [db for db in self.databases if db.every is not None]
+
+    @property
+    def frequent_config_path(self) -> str:
+        """The frequent config: outside borgmatic's directories (a bare ``borgmatic`` never runs it)."""
+        return f"{self.home_dir}/.config/pg-dr/borgmatic-frequent.yaml"
+
+    @property
+    def frequent_label(self) -> str:
+        return f"{self.schedule.label}.frequent"
 
     def pgpass_lines(self) -> list[tuple[str, PgpassLine, SecretRef | None]]:
         """``(key path, pgpass line, password reference)`` of every database."""
@@ -361,16 +426,39 @@ class BackupConfig(Model):
     def resolved_pgpass_path(self) -> str:
         return self.pgpass_path or f"{self.home_dir}/.pgpass"
 
+    @property
+    def resolved_restore_command_path(self) -> str:
+        return self.restore_command_path or f"{self.home_dir}/.local/bin/pg-dr-restore"
+
+    @property
+    def state_dir(self) -> str:
+        """pg-dr's state on the host: the drill history, the lock shared by the backup and the drill."""
+        return f"{self.home_dir}/.local/state/pg-dr"
+
+    @property
+    def lock_path(self) -> str:
+        """One run at a time on pg-dr's repositories: the backup (borgmatic's hooks) and the drill."""
+        return f"{self.state_dir}/run.lock"
+
+    @property
+    def report_path(self) -> str:
+        """The delivered helper that writes metrics and takes the lock (``components/monitoring``)."""
+        return posixpath.join(posixpath.dirname(self.resolved_restore_command_path), "pg-dr-report")
+
+
+def unit_paths(kind: str, home_dir: str, label: str) -> list[str]:
+    """The files a schedule of ``kind`` installs (a plist, or a service and a timer; ``plan.job_files``)."""
+    if kind == "launchd":
+        return [posixpath.join(home_dir, "Library", "LaunchAgents", f"{label}.plist")]
+    if kind == "systemd":
+        unit_dir = posixpath.join(home_dir, ".config", "systemd", "user")
+        return [posixpath.join(unit_dir, f"{label}.{suffix}") for suffix in ("service", "timer")]
+    return []
+
 
 def schedule_unit_paths(cfg: BackupConfig) -> list[str]:
     """The files the schedule installs on the backup host (as ``plan.schedule_files`` writes them)."""
-    label = cfg.schedule.label
-    if cfg.schedule.kind == "launchd":
-        return [posixpath.join(cfg.home_dir, "Library", "LaunchAgents", f"{label}.plist")]
-    if cfg.schedule.kind == "systemd":
-        unit_dir = posixpath.join(cfg.home_dir, ".config", "systemd", "user")
-        return [posixpath.join(unit_dir, f"{label}.{suffix}") for suffix in ("service", "timer")]
-    return []
+    return unit_paths(cfg.schedule.kind, cfg.home_dir, cfg.schedule.label)
 
 
 # Files and directories a login depends on: a file pg-dr writes there (a mode-0600 borgmatic config over
@@ -417,7 +505,9 @@ def _path_collisions(cfg: BackupConfig) -> list[tuple[str, str]]:
     other), nor a program it runs. macOS file systems are case-insensitive by default, so a launchd host
     compares paths casefolded."""
     fold = str.casefold if cfg.schedule.kind == "launchd" else str
+    frequent = cfg.frequent_config_path if any(db.every for db in cfg.databases) else None
     written = [
+        *((("databases[].every", frequent),) if frequent else ()),
         ("configPath", cfg.resolved_config_path),
         ("pgpassPath", cfg.resolved_pgpass_path),
         *(("schedule.label", path) for path in schedule_unit_paths(cfg)),

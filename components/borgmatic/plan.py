@@ -21,7 +21,23 @@ from dataclasses import dataclass
 
 import yaml
 
-from components.borgmatic.config import BackupConfig, DatabaseConfig
+from components.borgmatic.config import (
+    FREQUENT_ARCHIVE_NAME_FORMAT,
+    FREQUENT_KEEP_HOURLY,
+    FREQUENT_MATCH_ARCHIVES,
+    BackupConfig,
+    DatabaseConfig,
+    unit_paths,
+)
+from components.monitoring.plan import (
+    CURL,
+    Values,
+    borgmatic_commands,
+    borgmatic_monitoring,
+    locked,
+    needs_report,
+    report_script,
+)
 from components.outputs import host_file
 from components.remote.pgpass import PgpassLine
 from components.remote.pgpass import pgpass_block as _block
@@ -48,8 +64,8 @@ class Binary:
     key: str  # the config key that sets it, for the preflight's message
 
 
-def required_binaries(cfg: BackupConfig) -> list[Binary]:
-    """Every executable the backup host must have."""
+def required_binaries(cfg: BackupConfig, drill_scheduled: bool = False) -> list[Binary]:
+    """Every executable the backup host must have (a scheduled drill's wrapper also runs perl and curl)."""
     tools = [
         Binary("borg", cfg.borg_path, "pg-dr:backup.borgPath"),
         Binary("borgmatic", cfg.borgmatic_path, "pg-dr:backup.borgmaticPath"),
@@ -61,6 +77,9 @@ def required_binaries(cfg: BackupConfig) -> list[Binary]:
         tools.append(Binary("launchctl", cfg.schedule.launchctl_path, "pg-dr:backup.schedule.launchctlPath"))
     elif cfg.schedule.kind == "systemd":
         tools.append(Binary("systemctl", cfg.schedule.systemctl_path, "pg-dr:backup.schedule.systemctlPath"))
+    if drill_scheduled:
+        tools.append(Binary("perl", "/usr/bin/perl", "pg-dr:drill.schedule (the wrapper reads JSON with perl)"))
+        tools.append(Binary("curl", CURL, "pg-dr:drill.schedule (the wrapper pings with curl)"))
     return tools
 
 
@@ -94,30 +113,54 @@ def _database_entry(cfg: BackupConfig, db: DatabaseConfig) -> dict[str, object]:
     return entry
 
 
-def borgmatic_config(cfg: BackupConfig) -> str:
-    """The borgmatic 2.x configuration file, deterministic for a given config."""
+def borgmatic_config(
+    cfg: BackupConfig, values: Values | None = None, drill_scheduled: bool = False, frequent: bool = False
+) -> str:
+    """The borgmatic 2.x configuration file, deterministic for a given config.
+
+    ``values``: the monitoring secrets (reference -> value); default: ``[redacted]`` (the review copy).
+    ``frequent``: the frequent config instead (``databases[].every``): only those databases, its own
+    archive names and match, hourly retention, no checks, and only ntfy's fail notification of the
+    monitoring (a success ping every hour would hide a missed night from a Healthchecks check).
+    """
+    if values is None:
+        values = dict.fromkeys(cfg.monitoring.secret_refs(), REDACTED)
+    databases = cfg.frequent if frequent else cfg.databases
     doc: dict[str, object] = {
         "local_path": cfg.borg_path,
         "repositories": [{"path": r.path, "label": r.label} for r in cfg.repositories],
         # pg-dr's archives only: another config's prune/check in the same repository never matches
         # these, and this config's never matches theirs (borgmatic passes --match-archives to borg).
-        "archive_name_format": cfg.archive_name_format,
-        "match_archives": cfg.match_archives,
+        "archive_name_format": FREQUENT_ARCHIVE_NAME_FORMAT if frequent else cfg.archive_name_format,
+        "match_archives": FREQUENT_MATCH_ARCHIVES if frequent else cfg.match_archives,
     }
     if cfg.lock_wait is not None:
         doc["lock_wait"] = cfg.lock_wait
     # its own runtime base: another config's run never removes this one's dumps in progress (nor the reverse)
-    doc["user_runtime_directory"] = cfg.resolved_runtime_directory
+    doc["user_runtime_directory"] = cfg.resolved_runtime_directory + ("-frequent" if frequent else "")
     if cfg.encryption_passcommand:
         doc["encryption_passcommand"] = cfg.encryption_passcommand
     doc["compression"] = cfg.compression
-    for key in ("keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"):
-        value = getattr(cfg.retention, key)
-        if value is not None:
-            doc[key] = value
-    if cfg.checks:
-        doc["checks"] = [{"name": c.name, "frequency": c.frequency} for c in cfg.checks]
-    doc["postgresql_databases"] = [_database_entry(cfg, db) for db in cfg.databases]
+    if frequent:
+        doc["keep_hourly"] = FREQUENT_KEEP_HOURLY
+    else:
+        for key in ("keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"):
+            value = getattr(cfg.retention, key)
+            if value is not None:
+                doc[key] = value
+        if cfg.checks:
+            doc["checks"] = [{"name": c.name, "frequency": c.frequency} for c in cfg.checks]
+    doc["postgresql_databases"] = [_database_entry(cfg, db) for db in databases]
+    monitoring = cfg.monitoring
+    if frequent:
+        monitoring = monitoring.model_copy(update={"healthchecks": None, "uptime_kuma": None})
+        if monitoring.ntfy is not None:
+            monitoring = monitoring.model_copy(update={"ntfy": monitoring.ntfy.model_copy(update={"states": ["fail"]})})
+    what = f"pg-dr {'frequent ' if frequent else ''}backup on {cfg.host}"
+    doc |= borgmatic_monitoring(monitoring, values, what)
+    hooks = borgmatic_commands(cfg, frequent or locked(cfg, drill_scheduled), databases)
+    if hooks:
+        doc["commands"] = hooks
     return HEADER + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
 
 
@@ -157,19 +200,71 @@ class ScheduleFile:
     unit: str  # the file name (render path under hosts/<host>/)
 
 
+@dataclass(frozen=True)
+class Job:
+    """A scheduled job on the backup host, as launchd and systemd both run it (the backup, the drill)."""
+
+    label: str
+    argv: list[str]
+    env: dict[str, str]  # PATH first (launchd starts a job with almost none), then the job's own
+    home_dir: str
+    hour: int
+    minute: int
+    weekday: int | None  # None: every day; 0 (or 7) Sunday .. 6 Saturday
+    what: str  # for the units' descriptions, e.g. "borgmatic backup"
+    key: str  # the config key that sets it, for the "edit the stack config" mark
+    every_hours: int | None = None  # every N hours (N divides 24) from ``hour``, instead of once a day
+
+
 def borgmatic_argv(cfg: BackupConfig) -> list[str]:
     """What the schedule runs: borgmatic's default actions (create, prune, compact, check) on our config."""
     return [cfg.borgmatic_path, "--config", cfg.resolved_config_path, "--verbosity", "1"]
 
 
-def launchd_plist(cfg: BackupConfig) -> str:
-    label = cfg.schedule.label
-    logs = posixpath.join(cfg.home_dir, "Library", "Logs", f"{label}.log")
+def backup_job(cfg: BackupConfig) -> Job:
+    s = cfg.schedule
+    env = {"PATH": run_path(cfg), **pgpass_env(cfg)}
+    return Job(
+        s.label, borgmatic_argv(cfg), env, cfg.home_dir, s.hour, s.minute, None, "borgmatic backup", "backup.schedule"
+    )
+
+
+def frequent_argv(cfg: BackupConfig) -> list[str]:
+    """What the frequent schedule runs: its config's create, prune and compact (checks stay nightly)."""
+    return [cfg.borgmatic_path, "--config", cfg.frequent_config_path, "--verbosity", "1", "create", "prune", "compact"]
+
+
+def frequent_job(cfg: BackupConfig) -> Job:
+    """Every ``databases[].every`` hours, at half past the backup's minute (never at the nightly's minute)."""
+    s = cfg.schedule
+    every = cfg.frequent[0].every_hours
+    assert every is not None
+    env = {"PATH": run_path(cfg), **pgpass_env(cfg)}
+    minute = (s.minute + 30) % 60
+    return Job(
+        cfg.frequent_label, frequent_argv(cfg), env, cfg.home_dir, s.hour % every, minute, None,
+        "borgmatic frequent backup", "backup.databases[].every", every,
+    )  # fmt: skip
+
+
+def _mark(job: Job) -> str:
+    return f"{OWNER_MARK} (pg-dr:{job.key}): edit the stack config, not this file."
+
+
+def launchd_plist(job: Job) -> str:
+    logs = posixpath.join(job.home_dir, "Library", "Logs", f"{job.label}.log")
+    calendar: dict[str, int] | list[dict[str, int]] = {"Hour": job.hour, "Minute": job.minute}
+    if job.weekday is not None:
+        calendar["Weekday"] = job.weekday  # type: ignore[index]
+    if job.every_hours == 1:
+        calendar = {"Minute": job.minute}  # launchd: every hour
+    elif job.every_hours is not None:
+        calendar = [{"Hour": h, "Minute": job.minute} for h in range(job.hour % job.every_hours, 24, job.every_hours)]
     doc = {
-        "Label": label,
-        "ProgramArguments": borgmatic_argv(cfg),
-        "EnvironmentVariables": {"PATH": run_path(cfg), "HOME": cfg.home_dir, **pgpass_env(cfg)},
-        "StartCalendarInterval": {"Hour": cfg.schedule.hour, "Minute": cfg.schedule.minute},
+        "Label": job.label,
+        "ProgramArguments": job.argv,
+        "EnvironmentVariables": {"PATH": job.env["PATH"], "HOME": job.home_dir, **job.env},
+        "StartCalendarInterval": calendar,
         "RunAtLoad": False,
         "ProcessType": "Background",
         "StandardOutPath": logs,
@@ -177,9 +272,7 @@ def launchd_plist(cfg: BackupConfig) -> str:
     }
     text = plistlib.dumps(doc, fmt=plistlib.FMT_XML, sort_keys=False).decode()
     declaration, _, rest = text.partition("\n")
-    return (
-        f"{declaration}\n<!-- {OWNER_MARK} (pg-dr:backup.schedule): edit the stack config, not this file. -->\n{rest}"
-    )
+    return f"{declaration}\n<!-- {_mark(job)} -->\n{rest}"
 
 
 def _systemd_quote(word: str, argument: bool = False) -> str:
@@ -194,34 +287,46 @@ def _systemd_quote(word: str, argument: bool = False) -> str:
     return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def systemd_units(cfg: BackupConfig) -> tuple[str, str]:
+WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def on_calendar(job: Job) -> str:
+    """systemd's OnCalendar for the job's time (and weekday)."""
+    day = f"{WEEKDAYS[job.weekday]} " if job.weekday is not None else ""
+    if job.every_hours == 1:
+        return f"*-*-* *:{job.minute:02d}:00"
+    if job.every_hours is not None:
+        return f"*-*-* {job.hour % job.every_hours:02d}/{job.every_hours}:{job.minute:02d}:00"
+    return f"{day}*-*-* {job.hour:02d}:{job.minute:02d}:00"
+
+
+def systemd_units(job: Job) -> tuple[str, str]:
     """The user service and timer (``<label>.service`` / ``<label>.timer``)."""
-    env = {"PATH": run_path(cfg), **pgpass_env(cfg)}
     service = "\n".join(
         [
-            f"# {OWNER_MARK} (pg-dr:backup.schedule): edit the stack config, not this file.",
+            f"# {_mark(job)}",
             "[Unit]",
-            "Description=borgmatic backup (pg-dr)",
+            f"Description={job.what} (pg-dr)",
             "Wants=network-online.target",
             "After=network-online.target",
             "",
             "[Service]",
             "Type=oneshot",
-            *(f"Environment={_systemd_quote(f'{k}={v}')}" for k, v in env.items()),
-            "ExecStart=" + " ".join(_systemd_quote(a, argument=i > 0) for i, a in enumerate(borgmatic_argv(cfg))),
+            *(f"Environment={_systemd_quote(f'{k}={v}')}" for k, v in job.env.items()),
+            "ExecStart=" + " ".join(_systemd_quote(a, argument=i > 0) for i, a in enumerate(job.argv)),
             "",
         ]
     )
     timer = "\n".join(
         [
-            f"# {OWNER_MARK} (pg-dr:backup.schedule): edit the stack config, not this file.",
+            f"# {_mark(job)}",
             "[Unit]",
-            "Description=borgmatic backup schedule (pg-dr)",
+            f"Description={job.what} schedule (pg-dr)",
             "",
             "[Timer]",
-            f"OnCalendar=*-*-* {cfg.schedule.hour:02d}:{cfg.schedule.minute:02d}:00",
+            f"OnCalendar={on_calendar(job)}",
             "Persistent=true",
-            f"Unit={cfg.schedule.label}.service",
+            f"Unit={job.label}.service",
             "",
             "[Install]",
             "WantedBy=timers.target",
@@ -231,20 +336,21 @@ def systemd_units(cfg: BackupConfig) -> tuple[str, str]:
     return service, timer
 
 
+def job_files(kind: str, job: Job) -> list[ScheduleFile]:
+    """A job's schedule files for ``kind`` (none for ``existing`` or ``none``)."""
+    paths = unit_paths(kind, job.home_dir, job.label)
+    texts = [launchd_plist(job)] if kind == "launchd" else list(systemd_units(job)) if kind == "systemd" else []
+    return [ScheduleFile(path, text, posixpath.basename(path)) for path, text in zip(paths, texts, strict=True)]
+
+
 def schedule_files(cfg: BackupConfig) -> list[ScheduleFile]:
-    """pg-dr's own schedule files (none with kind ``existing`` or ``none``)."""
-    label = cfg.schedule.label
-    if cfg.schedule.kind == "launchd":
-        path = posixpath.join(cfg.home_dir, "Library", "LaunchAgents", f"{label}.plist")
-        return [ScheduleFile(path, launchd_plist(cfg), f"{label}.plist")]
-    if cfg.schedule.kind == "systemd":
-        unit_dir = posixpath.join(cfg.home_dir, ".config", "systemd", "user")
-        service, timer = systemd_units(cfg)
-        return [
-            ScheduleFile(posixpath.join(unit_dir, f"{label}.service"), service, f"{label}.service"),
-            ScheduleFile(posixpath.join(unit_dir, f"{label}.timer"), timer, f"{label}.timer"),
-        ]
-    return []
+    """pg-dr's own backup schedule files (none with kind ``existing`` or ``none``)."""
+    return job_files(cfg.schedule.kind, backup_job(cfg))
+
+
+def frequent_schedule_files(cfg: BackupConfig) -> list[ScheduleFile]:
+    """The frequent schedule's files (``databases[].every``; the config requires kind launchd or systemd)."""
+    return job_files(cfg.schedule.kind, frequent_job(cfg)) if cfg.frequent else []
 
 
 # ------------------------------------------------------------------------------------------- archives
@@ -273,15 +379,28 @@ class BackupPlan:
     pgpass_entries: list[PgpassEntry]
     expected_dumps: list[ExpectedDump]
     pgpass_env: dict[str, str]
+    report_text: str | None  # pg-dr-report (metrics, the run lock), when needed
+    frequent_config_text: str | None  # the frequent config (databases[].every), review copy
+    frequent_schedule_files: list[ScheduleFile]
 
     @property
     def content_triggers(self) -> list[str]:
         """The texts whose change re-runs the preflight and the verification: config, then schedule files."""
-        return [self.config_text, *(f.text for f in self.schedule_files)]
+        return [
+            self.config_text,
+            *(f.text for f in self.schedule_files),
+            *([self.report_text] if self.report_text else []),
+        ]
 
     def render_files(self, host: str) -> dict[str, str]:
         """Files published for review under ``hosts/<host>/`` (passwords redacted)."""
         files = {host_file(host, "borgmatic.yaml"): self.config_text}
+        if self.report_text is not None:
+            files[host_file(host, "pg-dr-report")] = self.report_text
+        if self.frequent_config_text is not None:
+            files[host_file(host, "borgmatic-frequent.yaml")] = self.frequent_config_text
+        for f in self.frequent_schedule_files:
+            files[host_file(host, f.unit)] = f.text
         if self.pgpass_entries:
             files[host_file(host, "pgpass")] = redacted_pgpass_block(self.pgpass_entries)
         for f in self.schedule_files:
@@ -289,12 +408,16 @@ class BackupPlan:
         return files
 
 
-def plan_backup(cfg: BackupConfig) -> BackupPlan:
+def plan_backup(cfg: BackupConfig, drill_scheduled: bool = False) -> BackupPlan:
+    """``drill_scheduled``: a scheduled drill shares the run lock (borgmatic's hooks take it)."""
     return BackupPlan(
-        config_text=borgmatic_config(cfg),
-        binaries=required_binaries(cfg),
+        config_text=borgmatic_config(cfg, drill_scheduled=drill_scheduled),
+        binaries=required_binaries(cfg, drill_scheduled),
         schedule_files=schedule_files(cfg),
         pgpass_entries=pgpass_entries(cfg),
         expected_dumps=expected_dumps(cfg),
         pgpass_env=pgpass_env(cfg),
+        report_text=report_script(cfg) if needs_report(cfg, drill_scheduled) else None,
+        frequent_config_text=borgmatic_config(cfg, frequent=True) if cfg.frequent else None,
+        frequent_schedule_files=frequent_schedule_files(cfg),
     )

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from components.borgmatic.plan import Binary, ExpectedDump
+from components.monitoring.plan import coverage_lib
 from components.remote.shell import BARE_PATH, ere, q, script, snippet
 
 SH = Path(__file__).resolve().parent / "sh"
@@ -91,8 +92,17 @@ def verify(
     repositories: Sequence[str],
     dumps: Sequence[ExpectedDump],
     env: dict[str, str],
+    coverage: str = "",
+    psql: str = "psql",
+    report: str | None = None,
+    more_configs: Sequence[str] = (),
 ) -> str:
     """Validate the config, run a backup, and check every repository's latest archive holds every dump.
+
+    ``coverage``: the coverage checks (:func:`components.monitoring.plan.coverage_calls`): a database on a
+    backed-up server that is not configured is reported, and counted in the ``pgdr_backup_uncovered_databases``
+    metric through ``report`` (pg-dr-report) when given. ``more_configs`` (the frequent config) are
+    validated too.
 
     ``repositories`` are labels. borgmatic runs with the bare PATH of a LaunchAgent, so a binary not
     configured by absolute path fails here, not at 2 a.m.
@@ -113,6 +123,20 @@ def verify(
         BORGMATIC=q(borgmatic),
         DUMP_PREFIX=DUMP_PREFIX,
         CHECKS="\n".join(lines),
+        PSQL=q(psql),
+        VALIDATE_MORE="\n".join(
+            f"config={q(path)}\nif ! bm config validate; then\n"
+            f'  echo "pg-dr verify: borgmatic config validate failed for $config" >&2\n  exit 1\nfi\n'
+            f"config={q(config_path)}"
+            for path in more_configs
+        ),
+        COVERAGE_LIB=coverage_lib(),
+        COVERAGE=coverage,
+        METRIC=(
+            f'[ "$unlisted" -ne 0 ] || {q(report)} metric pgdr_backup_uncovered_databases "" "$uncovered"'
+            if report
+            else ""
+        ),
     )
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Literal
 
 from pydantic import (
     Field,
@@ -12,6 +13,7 @@ from pydantic import (
 
 from components.borgmatic.config import BackupConfig, DatabaseConfig, Label
 from components.config.base import (
+    AbsPath,
     Hostname,
     Model,
     PgIdent,
@@ -21,6 +23,7 @@ from components.config.base import (
     _NestedProblems,
     suggest,
 )
+from components.monitoring.config import MonitoringConfig
 from components.remote.pgpass import PgpassLine, password_conflicts
 from components.secrets.refs import SecretRef
 
@@ -41,6 +44,49 @@ class DrillTargetConfig(Model):
     maintenance_database: PgIdent = "postgres"  # where CREATE/DROP DATABASE run
 
 
+class DrillScheduleConfig(Model):
+    """``pg-dr:drill.schedule``: the scheduled drill, shaped like ``pg-dr:backup.schedule`` plus ``weekday``.
+
+    Unset values follow the backup: the same kind (launchd or systemd; none when the backup has no
+    schedule), two hours after the backup's time, on Sundays (``weekday`` 0); ``daily: true`` every day.
+    """
+
+    kind: Literal["launchd", "systemd", "none"] | None = None
+    hour: int | None = Field(default=None, ge=0, le=23)
+    minute: int | None = Field(default=None, ge=0, le=59)
+    weekday: int = Field(default=0, ge=0, le=7)  # 0 or 7 Sunday .. 6 Saturday
+    daily: bool = False
+    label: Label = "io.pg-dr.drill"
+    launchctl_path: AbsPath | None = None  # default: pg-dr:backup.schedule's
+    systemctl_path: AbsPath | None = None
+
+    def resolved(self, backup: BackupConfig) -> ResolvedDrillSchedule:
+        b = backup.schedule
+        kind = self.kind
+        if kind is None:
+            kind = b.existing_kind if b.kind == "existing" else ("none" if b.kind == "none" else b.kind)
+        return ResolvedDrillSchedule(
+            kind=kind,
+            hour=self.hour if self.hour is not None else (b.hour + 2) % 24,
+            minute=self.minute if self.minute is not None else b.minute,
+            weekday=None if self.daily else self.weekday,
+            label=self.label,
+            launchctl_path=self.launchctl_path or b.launchctl_path,
+            systemctl_path=self.systemctl_path or b.systemctl_path,
+        )
+
+
+@dataclass(frozen=True)
+class ResolvedDrillSchedule:
+    kind: str
+    hour: int
+    minute: int
+    weekday: int | None
+    label: str
+    launchctl_path: str
+    systemctl_path: str
+
+
 class DrillConfig(Model):
     """``pg-dr:drill``: the opt-in restore drill (RestoreDrill). Change ``runId`` to run it again."""
 
@@ -54,6 +100,10 @@ class DrillConfig(Model):
     scratch_database: PgIdent | None = None  # default: <database>_pgdr_drill
     expected_counts: dict[str, Annotated[int, Field(ge=0)]] | None = None  # table or schema.table -> rows
     compare_to_source: bool = False  # also/instead: every table's count must equal the source's count now
+    schedule: DrillScheduleConfig = DrillScheduleConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+    rto_seconds: int | None = Field(default=None, ge=1)  # a scheduled drill slower than this fails
+    timeout_seconds: int = Field(default=4 * 3600, ge=60)  # a scheduled drill running longer is stopped
 
     @model_validator(mode="after")
     def _complete_when_enabled(self) -> DrillConfig:
@@ -77,6 +127,13 @@ class DrillConfig(Model):
         if problems:
             raise _NestedProblems(problems)
         return self
+
+    def scheduled(self, backup: BackupConfig | None) -> ResolvedDrillSchedule | None:
+        """The scheduled drill's resolved schedule, or None (drill off, no backup, or kind none)."""
+        if not self.enabled or backup is None:
+            return None
+        resolved = self.schedule.resolved(backup)
+        return resolved if resolved.kind != "none" else None
 
     @property
     def scratch_name(self) -> str | None:
@@ -106,6 +163,9 @@ class DrillConfig(Model):
         if backup is None:
             return [("drill.enabled", "the drill restores borgmatic's archives: configure pg-dr:backup")]
         problems: list[tuple[str, str]] = []
+        sched = self.scheduled(backup)
+        if sched is not None and sched.label in (backup.schedule.label, backup.schedule.existing_label):
+            problems.append(("drill.schedule.label", f"{sched.label!r} is the backup's label: choose another"))
         if backup.match_archives.partition(":")[0] in ("re", "pp", "id"):
             problems.append(
                 (

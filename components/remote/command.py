@@ -90,15 +90,38 @@ class RemoteCommands:
         always: str = "",
         before_remove: str = "",
         after_remove: str = "",
+        mode: str = "600",
     ) -> remote.Command:
         """Deliver ``text`` to ``path`` (0600) atomically; removing the resource moves the file aside."""
         return self.command(
             suffix,
-            delivery.deliver_file(path, "600", after_change=after_change, always=always, text=text),
+            delivery.deliver_file(path, mode, after_change=after_change, always=always, text=text),
             delete=delivery.remove_file(path, before_remove=before_remove, after_remove=after_remove, text=text),
             stdin=text,
             triggers=[path, digest(text)],
             depends_on=depends_on,
+        )
+
+    def secret_file(
+        self,
+        suffix: str,
+        path: str,
+        text: pulumi.Output[str],
+        *,
+        depends_on: Sequence[pulumi.Resource],
+        mode: str = "600",
+    ) -> remote.Command:
+        """Deliver the secret ``text`` to ``path`` like :meth:`file`: on stdin behind its length-and-digest
+        header (:func:`delivery.frame`), nothing of it in the script, nothing logged."""
+        secret = pulumi.Output.secret(text)
+        return self.command(
+            suffix,
+            delivery.deliver_file(path, mode, text=None),
+            delete=delivery.remove_file(path, text=None),
+            stdin=pulumi.Output.secret(secret.apply(delivery.frame)),
+            triggers=[path, pulumi.Output.secret(secret.apply(digest))],
+            depends_on=depends_on,
+            secret=True,
         )
 
     def pgpass_block(

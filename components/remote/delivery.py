@@ -56,12 +56,24 @@ def _size_and_digest(text: str) -> dict[str, str]:
     return {"LENGTH": str(len(data)), "SHA256": hashlib.sha256(data).hexdigest()}
 
 
-def deliver_file(target: str, mode: str = "600", after_change: str = "", always: str = "", *, text: str) -> str:
-    """Write stdin (which must be ``text``) to ``target`` atomically.
+def _receive(text: str | None) -> dict[str, str]:
+    """How a script takes its stdin: ``text`` known (its length and sha256 in the script), or a secret
+    behind its :func:`frame` header (``text`` None: nothing of it in the script)."""
+    if text is None:
+        return {"RECEIVE": 'receive_framed "$work/body"', "RECEIVED": '"$work/body"'}
+    checks = _size_and_digest(text)
+    return {
+        "RECEIVE": f'receive\ncheck_received "$work/in" {checks["LENGTH"]} {checks["SHA256"]}',
+        "RECEIVED": '"$work/in"',
+    }
+
+
+def deliver_file(target: str, mode: str = "600", after_change: str = "", always: str = "", *, text: str | None) -> str:
+    """Write stdin (which must be ``text``; None: a secret behind its :func:`frame` header) to ``target``
+    atomically.
 
     ``after_change`` runs when it changed (and again until a run completed it), ``always`` every time.
     """
-    checks = _size_and_digest(text)
     activate = ""
     if after_change.strip() or always.strip():
         activate = script(
@@ -69,19 +81,20 @@ def deliver_file(target: str, mode: str = "600", after_change: str = "", always:
             "activate.sh",
             AFTER_CHANGE=after_change.strip(),
             ALWAYS=always.strip(),
-            SHA256=checks["SHA256"],
+            SHA256=_size_and_digest(text)["SHA256"] if text is not None else '"$digest"',
         )
-    return _prelude(target, mode, "owner") + script(SH, "deliver-file.sh", ACTIVATE=activate, **checks)
+    return _prelude(target, mode, "owner") + script(SH, "deliver-file.sh", ACTIVATE=activate, **_receive(text))
 
 
-def remove_file(target: str, before_remove: str = "", after_remove: str = "", *, text: str) -> str:
-    """Move ``target`` to its history if this resource still owns it and it holds ``text``; never delete."""
+def remove_file(target: str, before_remove: str = "", after_remove: str = "", *, text: str | None) -> str:
+    """Move ``target`` to its history if this resource still owns it and it holds ``text`` (None: the secret
+    on stdin, framed); never delete."""
     return _prelude(target, "600", "owner") + script(
         SH,
         "remove-file.sh",
         BEFORE_REMOVE=before_remove.strip(),
         AFTER_REMOVE=after_remove.strip(),
-        **_size_and_digest(text),
+        **_receive(text),
     )
 
 

@@ -26,6 +26,7 @@ import pulumi.runtime
 
 from components.config.base import NAMESPACE, UNDECRYPTABLE
 from components.config.stack import StackConfig
+from components.monitoring.config import resolved_problems
 from components.secrets.refs import SecretRef
 
 TOKEN_VARIABLE = "OP_SERVICE_ACCOUNT_TOKEN"
@@ -148,6 +149,7 @@ def resolve_all(cfg: StackConfig, mode: ResolutionMode | None = None) -> Resolve
         values.update(op_values)
         problems += op_problems
     problems += _multiline_problems(cfg, values, labels)
+    problems += _monitoring_problems(cfg, values)
     if problems:
         raise SecretResolutionError(problems)
     if mode.on_resolved is not None:
@@ -209,6 +211,17 @@ def _multiline_problems(
             what = "ends in a newline" if trailing else "holds a line break or NUL byte"
             message = _BROKEN_VALUE.get(ref.scheme, _BROKEN_VALUE["op"]).format(ref=ref, what=what)
             problems.append((labels.get(ref, str(ref)), message))
+    return problems
+
+
+def _monitoring_problems(cfg: StackConfig, values: Mapping[SecretRef, str]) -> list[tuple[str, str]]:
+    """A ping URL, ntfy server or topic that is a secret is checked once resolved (a plain one at load)."""
+    sections = [("backup", cfg.backup.monitoring if cfg.backup else None), ("drill", cfg.drill.monitoring)]
+    problems: list[tuple[str, str]] = []
+    for section, monitoring in sections:
+        if monitoring is not None:
+            resolved = {ref: values[ref] for ref in monitoring.secret_refs() if ref in values}
+            problems += resolved_problems(f"{NAMESPACE}:{section}.monitoring", monitoring, resolved)
     return problems
 
 

@@ -214,6 +214,19 @@ class PostgresServer:
                     continue
                 raise PostgresError(f"postgres did not start on port {self.port}:\n{log[-3000:]}") from None
 
+    def halt(self) -> None:
+        """Stop the server and keep its data (a database down for a night); :meth:`resume` starts it again."""
+        self._run_as_owner(
+            [str(self.bin_dir / "pg_ctl"), "stop", "-m", "fast", "--wait", "--pgdata", str(self.data_dir)]
+        )
+
+    def resume(self) -> None:
+        """Start a halted server again on its port."""
+        self._run_as_owner(
+            [str(self.bin_dir / "pg_ctl"), "start", "--wait", "--timeout=60", "--pgdata", str(self.data_dir),
+             "--log", str(self.log_file), "-o", f"-p {self.port}"]
+        )  # fmt: skip
+
     def stop(self) -> None:
         """``pg_ctl stop -m fast`` then remove the whole temp tree. Idempotent."""
         if self._stopped:

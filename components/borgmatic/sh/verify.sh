@@ -15,6 +15,7 @@ if ! bm config validate; then
   printf '%s\n' "pg-dr verify: borgmatic config validate failed for $config" >&2
   exit 1
 fi
+@VALIDATE_MORE@
 if ! bm create; then
   printf '%s\n' "pg-dr verify: borgmatic create failed for $config" >&2
   exit 1
@@ -36,6 +37,12 @@ check_dump() {
   printf '%s\n' "@DUMP_PREFIX@$2 $(printf '%s\n' "$line" | sed -e 's/.*"path": "\([^"]*\)".*/\1/')"
 }
 @CHECKS@
+run_psql() {
+  /usr/bin/env -i HOME=@HOME@ PGCONNECT_TIMEOUT=10 @ENV@ @PSQL@ "$@"
+}
+@COVERAGE_LIB@
+@COVERAGE@
+@METRIC@
 if [ -n "$missing" ]; then
   printf '%s\n' "pg-dr verify: dumps missing:$missing" >&2
   exit 1

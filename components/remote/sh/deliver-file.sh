@@ -1,9 +1,8 @@
 mkdir -p "$dir"
 begin
-receive
-check_received "$work/in" @LENGTH@ @SHA256@
+@RECEIVE@
 lock
 check_target
-install_new "$work/in"
+install_new @RECEIVED@
 claim
 @ACTIVATE@printf '%s\n' "pg-dr: $target $state"

@@ -98,6 +98,21 @@ lock() {
   done
 }
 
+# stdin is one header line "pg-dr-stdin <bytes> <sha256>" then the content, into "$1": the digest of a
+# secret is secret-derived, so it travels with it on stdin (secret, never logged), not in the script
+receive_framed() {
+  receive
+  header=$(head -n 1 "$work/in")
+  tail -n +2 "$work/in" >"$1"
+  case $header in
+    "pg-dr-stdin "*" "*) ;;
+    *) refuse "stdin for $target arrived incomplete (no pg-dr-stdin header line): nothing changed" ;;
+  esac
+  size=$(printf '%s\n' "$header" | cut -d ' ' -f 2)
+  digest=$(printf '%s\n' "$header" | cut -d ' ' -f 3)
+  check_received "$1" "$size" "$digest"
+}
+
 # the current file must be a regular file we can read (else one clear message, nothing changed)
 check_target() {
   if [ -e "$target" ]; then

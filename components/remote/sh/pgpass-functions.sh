@@ -6,16 +6,7 @@ end_line=@END@
 # (the provider prints command strings in its errors). A cut stdin fails the check; so does a block
 # that does not run from its BEGIN line to its END line and a final newline.
 receive_block() {
-  receive
-  header=$(head -n 1 "$work/in")
-  tail -n +2 "$work/in" >"$work/block"
-  case $header in
-    "pg-dr-stdin "*" "*) ;;
-    *) refuse "stdin for $target arrived incomplete (no pg-dr-stdin header line): nothing changed" ;;
-  esac
-  size=$(printf '%s\n' "$header" | cut -d ' ' -f 2)
-  digest=$(printf '%s\n' "$header" | cut -d ' ' -f 3)
-  check_received "$work/block" "$size" "$digest"
+  receive_framed "$work/block"
   if [ "$(head -n 1 "$work/block")" != "$begin_line" ] || [ "$(tail -n 1 "$work/block")" != "$end_line" ] \
       || [ -n "$(tail -c 1 "$work/block")" ]; then
     refuse "the block for $target does not run from '$begin_line' to '$end_line': nothing changed"

@@ -3,15 +3,14 @@ if [ ! -e "$target" ]; then
   exit 0
 fi
 begin
-receive
-check_received "$work/in" @LENGTH@ @SHA256@
+@RECEIVE@
 lock
 check_target
 if ! still_ours; then
   printf '%s\n' "pg-dr: $target is now delivered through $(cat "$owner") (the same file by another path); left in place"
   exit 0
 fi
-if ! cmp -s "$work/in" "$target"; then
+if ! cmp -s @RECEIVED@ "$target"; then
   printf '%s\n' "pg-dr: $target holds another version (a replacement wrote it); left in place"
   exit 0
 fi
