@@ -15,6 +15,7 @@ from components.borgmatic.component import BorgmaticHost, BorgmaticHostArgs
 from components.cnpg.component import CnpgRoles, CnpgRolesArgs
 from components.config.stack import StackConfig
 from components.drill.component import RestoreDrill, RestoreDrillArgs
+from components.restore.component import RestoreCommand, RestoreCommandArgs
 from components.secrets.resolver import ResolvedSecrets
 from components.tailnet.component import TailnetPolicy, TailnetPolicyArgs
 
@@ -47,6 +48,14 @@ def build_stack(cfg: StackConfig, secrets: ResolvedSecrets) -> dict[str, Any]:
             "borgmatic", BorgmaticHostArgs(backup=cfg.backup, secrets=secrets, verify_after=verify_after)
         )
         outputs["backup"] = backup.summary
+        # pg-dr-restore: the disaster restore on the backup host, after its preflight and host check
+        restore = RestoreCommand(
+            "restore",
+            RestoreCommandArgs(
+                backup=cfg.backup, connection=backup.connection, run_after=[backup.preflight, backup.host_check]
+            ),
+        )
+        outputs["restore"] = restore.summary
 
         if cfg.drill.enabled:
             # After the whole BorgmaticHost: the drill restores the archive its verification just made.
@@ -57,7 +66,7 @@ def build_stack(cfg: StackConfig, secrets: ResolvedSecrets) -> dict[str, Any]:
                     backup=cfg.backup,
                     secrets=secrets,
                     connection=backup.connection,
-                    run_after=[backup],
+                    run_after=[backup, restore],
                 ),
             )
             outputs["drill"] = drill.summary

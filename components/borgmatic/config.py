@@ -189,6 +189,7 @@ class BackupConfig(Model):
     schedule: ScheduleConfig = ScheduleConfig()
     databases: list[DatabaseConfig] = Field(min_length=1)
     verify: bool = True
+    restore_command_path: AbsPath | None = None  # pg-dr-restore (and pg-dr-drill beside it); 0755
 
     @model_validator(mode="after")
     def _host_key_pinned(self) -> BackupConfig:
@@ -231,6 +232,8 @@ class BackupConfig(Model):
             labels.setdefault(repo.label, i)
         for where, _, line in password_conflicts(self.pgpass_lines()):
             problems.append((where, f"differs from another entry for {line}"))
+        if posixpath.basename(self.resolved_restore_command_path) == "pg-dr-drill":
+            problems.append(("restoreCommandPath", "pg-dr-drill is the drill's file beside it: name it otherwise"))
         problems += _path_collisions(self)
         if problems:
             raise _NestedProblems(problems)
@@ -276,6 +279,29 @@ class BackupConfig(Model):
     def resolved_pgpass_path(self) -> str:
         return self.pgpass_path or f"{self.home_dir}/.pgpass"
 
+    @property
+    def resolved_restore_command_path(self) -> str:
+        """Where ``pg-dr-restore`` is delivered (``pg-dr-drill`` goes beside it)."""
+        return self.restore_command_path or f"{self.home_dir.rstrip('/')}/.local/bin/pg-dr-restore"
+
+    @property
+    def drill_command_path(self) -> str:
+        return posixpath.join(posixpath.dirname(self.resolved_restore_command_path), "pg-dr-drill")
+
+    @property
+    def roles_directory(self) -> str:
+        """Where the nightly run writes each server's roles (``pg_dumpall --roles-only``) before ``create``;
+        a ``source_directories`` entry, so the roles are in the same archive as the dumps."""
+        return f"{self.home_dir.rstrip('/')}/.local/state/pg-dr/roles"
+
+    def roles_path(self, db: DatabaseConfig) -> str:
+        """The roles file of ``db``'s server on the host (one per dump directory: label or host:port)."""
+        return f"{self.roles_directory}/{db.dump_identifier}.sql"
+
+    def roles_archive_path(self, db: DatabaseConfig) -> str:
+        """The roles file's path inside an archive (borg stores absolute paths without the leading slash)."""
+        return self.roles_path(db).lstrip("/")
+
 
 def schedule_unit_paths(cfg: BackupConfig) -> list[str]:
     """The files the schedule installs on the backup host (as ``plan.schedule_files`` writes them)."""
@@ -296,6 +322,8 @@ def _path_collisions(cfg: BackupConfig) -> list[tuple[str, str]]:
     written = [
         ("configPath", cfg.resolved_config_path),
         ("pgpassPath", cfg.resolved_pgpass_path),
+        ("restoreCommandPath", cfg.resolved_restore_command_path),
+        ("restoreCommandPath", cfg.drill_command_path),
         *(("schedule.label", path) for path in schedule_unit_paths(cfg)),
     ]
     programs = [

@@ -86,15 +86,17 @@ class RemoteCommands:
         text: str,
         *,
         depends_on: Sequence[pulumi.Resource],
+        mode: str = "600",
         after_change: str = "",
         always: str = "",
         before_remove: str = "",
         after_remove: str = "",
     ) -> remote.Command:
-        """Deliver ``text`` to ``path`` (0600) atomically; removing the resource moves the file aside."""
+        """Deliver ``text`` to ``path`` (``mode``, 0600 unless told) atomically; removing the resource moves
+        the file aside."""
         return self.command(
             suffix,
-            delivery.deliver_file(path, "600", after_change=after_change, always=always, text=text),
+            delivery.deliver_file(path, mode, after_change=after_change, always=always, text=text),
             delete=delivery.remove_file(path, before_remove=before_remove, after_remove=after_remove, text=text),
             stdin=text,
             triggers=[path, digest(text)],
