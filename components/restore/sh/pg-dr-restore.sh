@@ -266,7 +266,7 @@ cleanup() {
   rc=$?
   trap - EXIT
   trap '' HUP INT TERM PIPE
-  [ -z "$watchdog" ] || kill -KILL "$watchdog" 2>/dev/null || true
+  [ -z "$watchdog" ] || kill -USR1 "$watchdog" 2>/dev/null || true
   stop_children
   if [ "$created" -eq 1 ] && [ "$renamed" -eq 0 ]; then
     if drop_tmp; then
@@ -297,7 +297,9 @@ fail() {
 start_watchdog() {
   (
     trap '' HUP INT TERM PIPE
-    while kill -0 "$$" 2>/dev/null; do
+    trap 'exit 0' USR1
+    # gone, or a zombie its parent has not reaped yet
+    while kill -0 "$$" 2>/dev/null && [ "$(ps -o stat= -p "$$" 2>/dev/null | cut -c 1)" != Z ]; do
       sleep 1
     done
     for p in $(cat "$work/pids" 2>/dev/null); do
@@ -334,7 +336,12 @@ entry() {
 
 if [ "$list" -eq 1 ]; then
   archive_list
-  [ -s "$work/archives" ] || { finished=1; say "OK no archive of pg-dr's in $repository ($repo)"; exit 0; }
+  if [ ! -s "$work/archives" ]; then
+    printf '%s\n' "no archive of pg-dr's ($glob) in $repository ($repo)"
+    finished=1
+    say "OK {\"repository\": \"$repository\", \"archives\": 0}"
+    exit 0
+  fi
   sort -r -t "$tab" -k 2,2 -k 1,1 "$work/archives" >"$work/sorted"
   n=0
   while IFS="$tab" read -r name time; do
@@ -359,7 +366,7 @@ if [ "$list" -eq 1 ]; then
     done
   done <"$work/sorted"
   finished=1
-  say "OK $n archives in $repository ($repo)"
+  say "OK {\"repository\": \"$repository\", \"archives\": $n}"
   exit 0
 fi
 
@@ -484,9 +491,9 @@ dumpfile="$work/dump"
 # counting the dump's own rows: every COPY block's lines, per table (the table as pg_dump quotes it)
 counter() {
   if [ -d "$1" ]; then
-    "$pg_restore" --data-only -f "$work/count.sql" "$1" 2>"$work/count.err" &
+    "$pg_restore" --data-only -f "$work/count.sql" "$1" >/dev/null 2>"$work/count.err" &
   else # a fifo: read as a stream (pg_restore would open a named file twice)
-    "$pg_restore" --data-only -f "$work/count.sql" <"$1" 2>"$work/count.err" &
+    "$pg_restore" --data-only -f "$work/count.sql" <"$1" >/dev/null 2>"$work/count.err" &
   fi
   bg $!
   countpid=$!
@@ -494,28 +501,46 @@ counter() {
     copy && $0 == "\\." { printf "%s\t%d\n", table, n; copy = 0; next }
     copy { n++; next }
     /^COPY .* FROM stdin;$/ { s = substr($0, 6); i = index(s, " ("); if (i == 0) i = index(s, " FROM stdin;");
-      table = substr(s, 1, i - 1); n = 0; copy = 1 }' <"$work/count.sql" >"$work/dumpcounts" &
+      table = substr(s, 1, i - 1); n = 0; copy = 1 }' <"$work/count.sql" >"$work/dumpcounts" 2>"$work/awk.err" &
   bg $!
   awkpid=$!
 }
 waitfor() {
   wait "$1"
 }
+# psql in the background (a simple command: its pid is psql's own), the SQL in file $1, then waited for
+pgwait() {
+  sql=$1
+  db=$2
+  shift 2
+  PGCONNECT_TIMEOUT=30 "$psql" -X -q -A -t -w -v ON_ERROR_STOP=1 -h "$thost" -p "$tport" -U "$tuser" -d "$db" "$@" \
+    -f - <"$sql" &
+  bg $!
+  waitfor $!
+}
+# borg extract --stdout of the dump into the fifo $1, in the background (its pid: $borgpid)
+borg_stream() {
+  "$borg" extract --lock-wait "$lockwait" --stdout "$repo::$archive" "$apath" >"$1" 2>"$work/borg.err" </dev/null &
+  bg $!
+  borgpid=$!
+}
 if [ "$how" = file ]; then
   if [ "$format" = directory ]; then
     mkdir "$work/x"
-    (cd "$work/x" && exec "$borg" extract --lock-wait "$lockwait" "$repo::$archive" "$apath") 2>"$work/borg.err" &
+    (cd "$work/x" && exec "$borg" extract --lock-wait "$lockwait" "$repo::$archive" "$apath") >/dev/null 2>"$work/borg.err" </dev/null &
     bg $!
     waitfor $! || fail "borg extract $repository::$archive $apath failed: $(errors "$work/borg.err")"
     dumpfile="$work/x/$apath"
     counter "$dumpfile"
   else
     counter "$work/count.in"
-    { "$borg" extract --lock-wait "$lockwait" --stdout "$repo::$archive" "$apath" 2>"$work/borg.err" </dev/null
-      printf '%s\n' $? >"$work/borg.rc"; } | tee "$work/count.in" >"$dumpfile" &
+    mkfifo "$work/borg.out" || fail "cannot make a fifo in $work"
+    borg_stream "$work/borg.out"
+    tee "$work/count.in" <"$work/borg.out" >"$dumpfile" 2>"$work/tee.err" &
     bg $!
-    waitfor $! || fail "cannot write the dump to $dumpfile (disk full?)"
-    [ "$(cat "$work/borg.rc" 2>/dev/null)" = 0 ] || fail "borg extract $repository::$archive $apath failed: $(errors "$work/borg.err")"
+    teepid=$!
+    waitfor "$borgpid" || fail "borg extract $repository::$archive $apath failed: $(errors "$work/borg.err")"
+    waitfor "$teepid" || fail "cannot write the dump to $dumpfile (disk full?)"
   fi
 fi
 extract_s=$(since "$extract_start")
@@ -526,15 +551,18 @@ created_roles=""
 owner=""
 if [ "$roles" -eq 1 ]; then
   if [ "$how" = file ]; then
-    "$pg_restore" --schema-only --create -f "$work/schema.sql" "$dumpfile" 2>"$work/err" &
+    "$pg_restore" --schema-only --create -f "$work/schema.sql" "$dumpfile" >/dev/null 2>"$work/err" &
     bg $!
     waitfor $! || fail "pg_restore cannot read the dump's schema: $(errors "$work/err")"
   else
     # pg_restore reads only the table of contents from a stream: borg's broken pipe after it is expected
-    "$borg" extract --lock-wait "$lockwait" --stdout "$repo::$archive" "$apath" 2>/dev/null \
-      | "$pg_restore" --schema-only --create -f "$work/schema.sql" 2>"$work/err" &
+    mkfifo "$work/schema.in" || fail "cannot make a fifo in $work"
+    borg_stream "$work/schema.in"
+    "$pg_restore" --schema-only --create -f "$work/schema.sql" <"$work/schema.in" >/dev/null 2>"$work/err" &
     bg $!
     waitfor $! || fail "pg_restore cannot read the dump's schema: $(errors "$work/err")"
+    kill "$borgpid" 2>/dev/null || true
+    wait "$borgpid" 2>/dev/null || true
   fi
   # the roles the dump names: owners (OWNER TO), grantees and grantors (GRANT/REVOKE), default privileges
   awk '
@@ -603,31 +631,31 @@ restore_start=$(now)
 set -- --exit-on-error -w -h "$thost" -p "$tport" -U "$tuser" --dbname="$tmpdb"
 [ "$roles" -eq 1 ] || set -- "$@" --no-owner --no-acl
 if [ "$how" = file ]; then
-  "$pg_restore" "$@" --jobs="$jobs" "$dumpfile" 2>"$work/restore.err" &
+  "$pg_restore" "$@" --jobs="$jobs" "$dumpfile" >/dev/null 2>"$work/restore.err" &
   bg $!
   waitfor $! || fail "pg_restore into $tmpdb failed: $(errors "$work/restore.err")"
 else
   counter "$work/count.in"
   mkfifo "$work/restore.in" || fail "cannot make a fifo in $work"
-  "$pg_restore" "$@" <"$work/restore.in" 2>"$work/restore.err" &
+  "$pg_restore" "$@" <"$work/restore.in" >/dev/null 2>"$work/restore.err" &
   bg $!
   restorepid=$!
-  { "$borg" extract --lock-wait "$lockwait" --stdout "$repo::$archive" "$apath" 2>"$work/borg.err" </dev/null; printf '%s\n' $? >"$work/borg.rc"; } \
-    | tee "$work/count.in" >"$work/restore.in" &
+  mkfifo "$work/borg.out" || fail "cannot make a fifo in $work"
+  borg_stream "$work/borg.out"
+  tee "$work/count.in" <"$work/borg.out" >"$work/restore.in" 2>/dev/null &
   bg $!
-  streampid=$!
+  teepid=$!
   waitfor "$restorepid" || fail "pg_restore into $tmpdb failed: $(errors "$work/restore.err") $(errors "$work/borg.err")"
-  waitfor "$streampid" || fail "the stream from borg to pg_restore broke: $(errors "$work/borg.err")"
-  [ "$(cat "$work/borg.rc" 2>/dev/null)" = 0 ] || fail "borg extract --stdout $repository::$archive $apath failed: $(errors "$work/borg.err")"
+  waitfor "$borgpid" || fail "borg extract --stdout $repository::$archive $apath failed: $(errors "$work/borg.err")"
+  waitfor "$teepid" || fail "the stream from borg to pg_restore broke"
 fi
 restore_s=$(since "$restore_start")
 rm -f "$work/dump"
 
 # ------------------------------------------------------------------ phase: analyze
 analyze_start=$(now)
-printf '%s\n' 'ANALYZE;' | pg "$tmpdb" -f - 2>"$work/err" &
-bg $!
-waitfor $! || fail "ANALYZE of $tmpdb failed: $(errors "$work/err")"
+printf '%s\n' 'ANALYZE;' >"$work/analyze.sql"
+pgwait "$work/analyze.sql" "$tmpdb" 2>"$work/err" || fail "ANALYZE of $tmpdb failed: $(errors "$work/err")"
 analyze_s=$(since "$analyze_start")
 
 # ------------------------------------------------------------------ phase: verify
@@ -636,7 +664,8 @@ waitfor "$countpid" || fail "pg_restore cannot read the dump's data to count it:
 waitfor "$awkpid" || fail "counting the dump's rows failed"
 # every table's exact count against what the dump held (and the --min-count minimums); PostgreSQL's own
 # parse_ident reads the names as pg_dump quoted them
-printf '%s\n' "-- pg-dr-restore: verify
+cat >"$work/verify.sql" <<'EOF'
+-- pg-dr-restore: verify
 CREATE TEMP TABLE dump_counts AS SELECT (parse_ident(split_part(l, E'\t', 1)))[1] || '.'
     || (parse_ident(split_part(l, E'\t', 1)))[2] AS t, split_part(l, E'\t', 2)::bigint AS n
   FROM regexp_split_to_table(:'dump', E'\n') AS l WHERE l <> '';
@@ -657,10 +686,10 @@ SELECT 'D' || E'\t' || format('table %s: at least %s expected (--min-count), res
   FROM mins m LEFT JOIN restored r ON r.t = m.t WHERE r.n IS NULL OR r.n < m.n
 UNION ALL
 SELECT 'R' || E'\t' || json_build_object('counts', (SELECT coalesce(json_object_agg(t, n ORDER BY t), '{}') FROM restored),
-  'dumpCounts', (SELECT coalesce(json_object_agg(t, n ORDER BY t), '{}') FROM dump_counts))::text;" \
-  | pg "$tmpdb" -v dump="$(cat "$work/dumpcounts")" -v mins="$mins" -f - >"$work/verify" 2>"$work/err" &
-bg $!
-waitfor $! || fail "cannot count the rows of $tmpdb: $(errors "$work/err")"
+  'dumpCounts', (SELECT coalesce(json_object_agg(t, n ORDER BY t), '{}') FROM dump_counts))::text;
+EOF
+pgwait "$work/verify.sql" "$tmpdb" -v dump="$(cat "$work/dumpcounts")" -v mins="$mins" >"$work/verify" 2>"$work/err" \
+  || fail "cannot count the rows of $tmpdb: $(errors "$work/err")"
 awk -F "$tab" '$1 == "D" { print $2 }' "$work/verify" >"$work/diff"
 if [ -s "$work/diff" ]; then
   sed -e 's/^/  /' "$work/diff"
@@ -691,8 +720,9 @@ if [ "$texists" != 0 ]; then
   done
 fi
 tries=0
-until printf '%s\n' 'ALTER DATABASE :"tmp" RENAME TO :"tdb";' "COMMENT ON DATABASE :\"tdb\" IS $([ -n "$comment" ] && printf '%s' ":'comment'" || printf NULL);" \
-    | pg "$maint" -v tmp="$tmpdb" -v tdb="$tdb" -v comment="$comment" -f - >/dev/null 2>"$work/err"; do
+printf '%s\n' 'ALTER DATABASE :"tmp" RENAME TO :"tdb";' \
+  "COMMENT ON DATABASE :\"tdb\" IS $([ -n "$comment" ] && printf '%s' ":'comment'" || printf NULL);" >"$work/rename.sql"
+until pgwait "$work/rename.sql" "$maint" -v tmp="$tmpdb" -v tdb="$tdb" -v comment="$comment" >/dev/null 2>"$work/err"; do
   tries=$((tries + 1))
   [ "$tries" -lt 10 ] && grep -q 'being accessed by other users' "$work/err" \
     || fail "cannot rename $tmpdb to $tdb on $thost:$tport: $(errors "$work/err")"
