@@ -31,6 +31,7 @@ from typing import Any
 
 from components.borgmatic.config import BackupConfig
 from components.drill.config import DrillConfig
+from components.remote.command import digest
 from components.remote.pgpass import PgpassLine, pgpass_block
 from components.remote.shell import BARE_PATH, q, script
 from components.restore.plan import DEFAULT_LOCK_WAIT
@@ -92,6 +93,7 @@ def run_script(drill: DrillConfig, backup: BackupConfig) -> str:
         "drill-run.sh",
         DRILL=q(backup.drill_command_path),
         RESULT=q(result_path(backup.home_dir, drill.run_id)),
+        DIGEST=digest(drill_script(drill, backup)),
     )
 
 

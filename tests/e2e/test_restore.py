@@ -94,7 +94,8 @@ def assert_no_secret(proc: subprocess.CompletedProcess[str]) -> None:
 
 
 def _stack(server: SshServer, brew: PostgresServer, run_id: str = "1", **drill) -> dict:
-    db = {"name": "miniflux", "hostname": "localhost", "port": brew.port, "username": "borgmatic", "password": "env:BPW"}
+    db = {"name": "miniflux", "hostname": "localhost", "port": brew.port, "username": "borgmatic"}
+    db["password"] = "env:BPW"
     config = host_stack(server, [db], verify=True)
     config["pg-dr:drill"] = {
         "enabled": True,
@@ -199,7 +200,8 @@ def test_list_shows_archives_and_their_dumps(host: Host) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("archive pg-dr-")
-    assert lines[1].startswith(f"  miniflux from localhost:{host.brew.port} (custom, ") and lines[1].endswith(", roles)")
+    assert lines[1].startswith(f"  miniflux from localhost:{host.brew.port} (custom, ")
+    assert lines[1].endswith(", roles)")
     assert lines[-1] == 'pg-dr-restore: OK {"repository": "local", "archives": 1}'
 
 
@@ -216,10 +218,9 @@ def test_restore_into_a_fresh_server_creates_the_roles_with_owners_and_grants(ho
     assert k8s.rows(OWNERSHIP, db="miniflux") == brew.rows(OWNERSHIP, db="miniflux")
     assert k8s.fingerprint("miniflux") == brew.fingerprint("miniflux")
     # created NOLOGIN without a password; the membership the roles file holds
-    assert k8s.rows("SELECT rolname, rolcanlogin, rolpassword IS NULL FROM pg_authid WHERE rolname IN "
-                    "('miniflux', 'reader', 'We ird') ORDER BY 1") == [  # fmt: skip
-        ["We ird", "f", "t"], ["miniflux", "f", "t"], ["reader", "f", "t"]
-    ]
+    created = "SELECT rolname, rolcanlogin, rolpassword IS NULL FROM pg_authid WHERE rolname IN ('miniflux', "
+    created += "'reader', 'We ird') ORDER BY 1"
+    assert k8s.rows(created) == [["We ird", "f", "t"], ["miniflux", "f", "t"], ["reader", "f", "t"]]
     assert k8s.scalar("SELECT pg_has_role('We ird', 'reader', 'MEMBER')") == "t"
     assert not [d for d in k8s.databases() if d.startswith("pgdr_restore_")]
 
@@ -283,7 +284,8 @@ def _forge(host: Host, name: str, dump: bytes) -> None:
     path.mkdir(parents=True, exist_ok=True)
     (path / "miniflux").write_bytes(dump)
     passcommand = shlex.quote(f"cat {host.server.home / '.borg-passphrase'}")
-    script = f"cd {shlex.quote(str(forged))} && BORG_PASSCOMMAND={passcommand} {BORG} create {host.repo}::{name} borgmatic"
+    create = f"BORG_PASSCOMMAND={passcommand} {BORG} create {host.repo}::{name} borgmatic"
+    script = f"cd {shlex.quote(str(forged))} && {create}"
     proc = host.server.run(sh_command(script))
     assert proc.returncode == 0, proc.stderr
 

@@ -1,6 +1,7 @@
 set -u
 # RestoreDrill at `pulumi up`: run pg-dr-drill; a passed drill records its verdict for this runId, which an
-# update without a new runId prints instead of restoring again
+# update without a new runId prints instead of restoring again. The file it runs: @DIGEST@ (a change to it
+# is an update of this command, which prints that verdict)
 umask 077
 drill=@DRILL@
 recorded=@RESULT@
