@@ -75,10 +75,8 @@ tmpbase=${TMPDIR:-/tmp}
 comment=""
 # one printable line (a control character in a name is refused, never passed on)
 check_text() {
-  case $2 in
-    "") usage_error "$1: empty value" ;;
-    *[![:print:]]*) usage_error "$1: contains a control character" ;;
-  esac
+  [ -n "$2" ] || usage_error "$1: empty value"
+  [ "$(printf '%s' "$2" | tr -d '\000-\037\177')" = "$2" ] || usage_error "$1: contains a control character"
 }
 need_value() {
   [ "$2" -ge 2 ] || usage_error "$1: missing value"
@@ -115,7 +113,7 @@ while [ $# -gt 0 ]; do
       fi
       shift
       ;;
-    *) usage_error "unknown argument $(printf '%s' "$opt" | tr -c '[:print:]' '?') (see --help)" ;;
+    *) usage_error "unknown argument $(printf '%s' "$opt" | tr '\000-\037\177' '?') (see --help)" ;;
   esac
   check_text "$opt" "$value"
   case $opt in
