@@ -346,7 +346,7 @@ STAND_IN = """#!/bin/sh
 # a stand-in that pauses (until killed) at the phase under test, else runs the real tool
 phase=$(cat {dir}/phase 2>/dev/null)
 case "$phase:$*" in
-  extract:extract*) touch {dir}/reached; exec sleep 30 ;;
+  extract:extract*postgresql_databases*) touch {dir}/reached; exec sleep 30 ;;
   roles:*--schema-only*) touch {dir}/reached; exec sleep 30 ;;
   restore:*--dbname=*) touch {dir}/reached; exec sleep 30 ;;
 esac

@@ -273,6 +273,8 @@ cleanup() {
     else
       reason="${reason:-failed}; could not drop the temporary database $tmpdb on $thost:$tport: $(errors "$work/drop.err")"
     fi
+  elif [ "$renamed" -eq 0 ] && [ -n "$reason" ]; then
+    reason="$reason; nothing restored, the target is unchanged"
   fi
   rm -rf "$work"
   if [ "$finished" -eq 0 ]; then
@@ -313,6 +315,26 @@ start_watchdog() {
 bg() {
   pids="$pids $1"
   printf '%s\n' $pids >"$work/pids"
+}
+
+waitfor() {
+  wait "$1"
+}
+# psql in the background (a simple command: its pid is psql's own), the SQL in file $1, then waited for
+pgwait() {
+  sql=$1
+  db=$2
+  shift 2
+  PGCONNECT_TIMEOUT=30 "$psql" -X -q -A -t -w -v ON_ERROR_STOP=1 -h "$thost" -p "$tport" -U "$tuser" -d "$db" "$@" \
+    -f - <"$sql" &
+  bg $!
+  waitfor $!
+}
+# borg extract --stdout of the dump into the fifo $1, in the background (its pid: $borgpid)
+borg_stream() {
+  "$borg" extract --lock-wait "$lockwait" --stdout "$repo::$archive" "$apath" >"$1" 2>"$work/borg.err" </dev/null &
+  bg $!
+  borgpid=$!
 }
 
 # ------------------------------------------------------------------ borg
@@ -381,22 +403,18 @@ else
 fi
 archive=$(printf '%s\n' "$line" | cut -f 1)
 atime=$(printf '%s\n' "$line" | cut -f 2)
-contents "$archive" "$work/contents"
-kind=-
-[ "$format" != directory ] || kind=d
-dentry=$(entry "$work/contents" "$dumppath" "$kind")
-[ -n "$dentry" ] || fail "archive $archive holds no $format dump $dumppath"
-apath=$(printf '%s\n' "$dentry" | cut -f 3)
-if [ "$kind" = d ]; then
-  size=$(awk -F "$tab" -v p="$apath" 'index($3, p "/") == 1 { s += $2 } END { print s + 0 }' "$work/contents")
-else
-  size=$(printf '%s\n' "$dentry" | cut -f 2)
+# in the background while the target is checked: the archive's contents, and the roles file (small; its
+# path has no runtime directory in front)
+if [ "$roles" -eq 1 ]; then
+  "$borg" extract --lock-wait "$lockwait" --stdout "$repo::$archive" "$rolespath" >"$work/roles.sql" \
+    2>"$work/roles.err" </dev/null &
+  bg $!
+  rolespid=$!
 fi
-rentry=$(entry "$work/contents" "$rolespath" -)
-rpath=$(printf '%s\n' "$rentry" | cut -f 3)
-if [ "$roles" -eq 1 ] && [ -z "$rpath" ]; then
-  note "archive $archive holds no roles file ($rolespath; archives made before pg-dr stored roles): the roles the dump names are taken from the dump alone"
-fi
+TZ=UTC "$borg" list --lock-wait "$lockwait" --format "{type}$tab{size}$tab{path}{NL}" "$repo::$archive" \
+  >"$work/contents" 2>"$work/list.err" </dev/null &
+bg $!
+listpid=$!
 
 # ------------------------------------------------------------------ the target
 [ -n "$(command -v "$psql")" ] || fail "$psql not found (pg-dr:backup.pgBinDir)"
@@ -427,6 +445,33 @@ if [ "$texists" != 0 ]; then
 fi
 if [ "$roles" -eq 1 ] && [ "$tcanrole" != t ]; then
   note "$tuser on $thost:$tport has neither SUPERUSER nor CREATEROLE: missing roles cannot be created (--no-roles restores without owners and grants)"
+fi
+
+waitfor "$listpid" || fail "borg list $repo::$archive failed: $(errors "$work/list.err")"
+kind=-
+[ "$format" != directory ] || kind=d
+dentry=$(entry "$work/contents" "$dumppath" "$kind")
+[ -n "$dentry" ] || fail "archive $archive holds no $format dump $dumppath"
+apath=$(printf '%s\n' "$dentry" | cut -f 3)
+if [ "$kind" = d ]; then
+  size=$(awk -F "$tab" -v p="$apath" 'index($3, p "/") == 1 { s += $2 } END { print s + 0 }' "$work/contents")
+else
+  size=$(printf '%s\n' "$dentry" | cut -f 2)
+fi
+rentry=$(entry "$work/contents" "$rolespath" -)
+rpath=$(printf '%s\n' "$rentry" | cut -f 3)
+# the stream path (one job): the dump's table of contents read now, while the temporary database is made
+schemapid=""
+if [ "$roles" -eq 1 ] && [ "$format" != directory ] && { [ "${jobs:-0}" = 1 ] || [ "$format" = tar ]; }; then
+  mkfifo "$work/schema.in" || fail "cannot make a fifo in $work"
+  borg_stream "$work/schema.in"
+  schemaborg=$borgpid
+  "$pg_restore" --schema-only --create -f "$work/schema.sql" <"$work/schema.in" >/dev/null 2>"$work/schema.err" &
+  bg $!
+  schemapid=$!
+fi
+if [ "$roles" -eq 1 ] && [ -z "$rpath" ]; then
+  note "archive $archive holds no roles file ($rolespath; archives made before pg-dr stored roles): the roles the dump names are taken from the dump alone"
 fi
 
 # jobs: --jobs, else this host's cores; at most the connections the target has free (less a margin)
@@ -482,6 +527,8 @@ printf '%s\n' 'CREATE DATABASE :"tmp" TEMPLATE template0;' "COMMENT ON DATABASE 
   || fail "cannot create a database on $thost:$tport as $tuser (needs CREATEDB): $(errors "$work/err")"
 say "restoring $apath from $repository::$archive into $tdb on $thost:$tport (via $tmpdb; $how, $jobs jobs)"
 
+prepare_s=$(since "$started")
+
 # ------------------------------------------------------------------ phase: extract (file path)
 extract_start=$(now)
 mkfifo "$work/count.in" "$work/count.sql" || fail "cannot make fifos in $work"
@@ -502,25 +549,6 @@ counter() {
       table = substr(s, 1, i - 1); n = 0; copy = 1 }' <"$work/count.sql" >"$work/dumpcounts" 2>"$work/awk.err" &
   bg $!
   awkpid=$!
-}
-waitfor() {
-  wait "$1"
-}
-# psql in the background (a simple command: its pid is psql's own), the SQL in file $1, then waited for
-pgwait() {
-  sql=$1
-  db=$2
-  shift 2
-  PGCONNECT_TIMEOUT=30 "$psql" -X -q -A -t -w -v ON_ERROR_STOP=1 -h "$thost" -p "$tport" -U "$tuser" -d "$db" "$@" \
-    -f - <"$sql" &
-  bg $!
-  waitfor $!
-}
-# borg extract --stdout of the dump into the fifo $1, in the background (its pid: $borgpid)
-borg_stream() {
-  "$borg" extract --lock-wait "$lockwait" --stdout "$repo::$archive" "$apath" >"$1" 2>"$work/borg.err" </dev/null &
-  bg $!
-  borgpid=$!
 }
 if [ "$how" = file ]; then
   if [ "$format" = directory ]; then
@@ -553,14 +581,18 @@ if [ "$roles" -eq 1 ]; then
     bg $!
     waitfor $! || fail "pg_restore cannot read the dump's schema: $(errors "$work/err")"
   else
+    if [ -z "$schemapid" ]; then
+      mkfifo "$work/schema.in" || fail "cannot make a fifo in $work"
+      borg_stream "$work/schema.in"
+      schemaborg=$borgpid
+      "$pg_restore" --schema-only --create -f "$work/schema.sql" <"$work/schema.in" >/dev/null 2>"$work/schema.err" &
+      bg $!
+      schemapid=$!
+    fi
     # pg_restore reads only the table of contents from a stream: borg's broken pipe after it is expected
-    mkfifo "$work/schema.in" || fail "cannot make a fifo in $work"
-    borg_stream "$work/schema.in"
-    "$pg_restore" --schema-only --create -f "$work/schema.sql" <"$work/schema.in" >/dev/null 2>"$work/err" &
-    bg $!
-    waitfor $! || fail "pg_restore cannot read the dump's schema: $(errors "$work/err")"
-    kill "$borgpid" 2>/dev/null || true
-    wait "$borgpid" 2>/dev/null || true
+    waitfor "$schemapid" || fail "pg_restore cannot read the dump's schema: $(errors "$work/schema.err")"
+    kill "$schemaborg" 2>/dev/null || true
+    wait "$schemaborg" 2>/dev/null || true
   fi
   # the roles the dump names: owners (OWNER TO), grantees and grantors (GRANT/REVOKE), default privileges
   awk '
@@ -594,9 +626,9 @@ if [ "$roles" -eq 1 ]; then
     }' "$work/schema.sql" | grep -v -x -e '' -e PUBLIC | sort -u >"$work/named"
   owner=$(sed -n -e 's/^ALTER DATABASE .* OWNER TO \(.*\);$/\1/p' "$work/schema.sql" | head -n 1)
   if [ -n "$rpath" ]; then
-    "$borg" extract --lock-wait "$lockwait" --stdout "$repo::$archive" "$rpath" >"$work/roles.sql" 2>"$work/err" \
-      || fail "borg extract $repository::$archive $rpath failed: $(errors "$work/err")"
+    waitfor "$rolespid" || fail "borg extract $repository::$archive $rpath failed: $(errors "$work/roles.err")"
   else
+    wait "$rolespid" 2>/dev/null
     : >"$work/roles.sql"
   fi
   # every named role the target lacks: created NOLOGIN without a password; then the memberships the
@@ -698,6 +730,7 @@ counts=$(awk -F "$tab" '$1 == "R" { print $2 }' "$work/verify")
 verify_s=$(since "$verify_start")
 
 # ------------------------------------------------------------------ into place: rename to the target
+rename_start=$(now)
 if [ -n "$owner" ]; then
   printf '%s\n' "ALTER DATABASE :\"tmp\" OWNER TO $owner;" | pg "$maint" -v tmp="$tmpdb" -f - >/dev/null 2>"$work/err" \
     || fail "cannot give $tmpdb to the dump's database owner $owner: $(errors "$work/err")"
@@ -727,15 +760,16 @@ until pgwait "$work/rename.sql" "$maint" -v tmp="$tmpdb" -v tdb="$tdb" -v commen
   sleep 1
 done
 renamed=1
+rename_s=$(since "$rename_start")
 total_s=$(since "$started")
 
 # ------------------------------------------------------------------ the result
 result=$(printf '%s\n' "SELECT json_build_object('archive', :'archive', 'archiveTime', :'atime', 'repository', :'repository',
     'database', :'database', 'source', :'source', 'dumpPath', :'apath', 'target', :'target',
     'targetDatabase', :'tdb', 'path', :'how', 'jobs', (:'jobs')::int,
-    'seconds', json_build_object('extract', (:'extract')::numeric, 'roles', (:'roles')::numeric,
+    'seconds', json_build_object('prepare', (:'prepare')::numeric, 'extract', (:'extract')::numeric, 'roles', (:'roles')::numeric,
       'restore', (:'restore')::numeric, 'analyze', (:'analyze')::numeric, 'verify', (:'verify')::numeric,
-      'total', (:'total')::numeric),
+      'rename', (:'rename')::numeric, 'total', (:'total')::numeric),
     'restoreSeconds', round((:'extract')::numeric + (:'roles')::numeric + (:'restore')::numeric + (:'analyze')::numeric, 3),
     'counts', (:'counts')::json -> 'counts', 'dumpCounts', (:'counts')::json -> 'dumpCounts',
     'rolesCreated', (SELECT coalesce(json_agg(r ORDER BY r), '[]') FROM regexp_split_to_table(:'created', E'\n') AS r WHERE r <> ''),
@@ -743,7 +777,7 @@ result=$(printf '%s\n' "SELECT json_build_object('archive', :'archive', 'archive
   | pg "$maint" -v archive="$archive" -v atime="$atime" -v repository="$repository" -v database="$database" \
     -v source="$dhost:$dport" -v apath="$apath" -v target="$thost:$tport" -v tdb="$tdb" -v how="$how" \
     -v jobs="$jobs" -v extract="$extract_s" -v roles="$roles_s" -v restore="$restore_s" -v analyze="$analyze_s" \
-    -v verify="$verify_s" -v total="$total_s" -v counts="$counts" -v created="$created_roles" \
+    -v verify="$verify_s" -v prepare="$prepare_s" -v rename="$rename_s" -v total="$total_s" -v counts="$counts" -v created="$created_roles" \
     -v withroles="$([ "$roles" -eq 1 ] && echo true || echo false)" -f - 2>"$work/err") \
   || result="{\"archive\": \"$archive\", \"targetDatabase\": \"$tdb\"}"
 finished=1

@@ -112,6 +112,11 @@ def test_the_nightly_run_stores_each_servers_roles_in_the_archive() -> None:
     assert "password" not in brew.lower().replace("no-role-passwords", "")
 
 
+def test_help_is_usage_and_exit_0(command: Path) -> None:
+    proc = subprocess.run(["dash", str(command), "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("pg-dr-restore --list [--repository LABEL]\n")
+
+
 def test_its_text_parses_under_every_shell(command: Path) -> None:
     for shell in SHELLS:
         if shutil.which(shell[0]) is None:
@@ -129,6 +134,8 @@ BAD = [
     (["--database"], "--database: missing value"),
     (["--database", ""], "--database: empty value"),
     (["--target-host", "a\tb"], "--target-host: contains a control character"),
+    (["--target-database", "a\nb"], "--target-database: contains a control character"),
+    (["--archive", "x\n"], "--archive: contains a control character"),
     (["--list", "--database", "x"], "--list: takes only --repository"),
     (["--list=yes"], "--list: takes no value"),
     (["--min-count", "users"], "--min-count: 'users' is not SCHEMA.TABLE=N"),
