@@ -625,6 +625,17 @@ if [ "$roles" -eq 1 ]; then
       else if (s ~ /(^| )REVOKE /) printf "%s", idents(tail(s, " FROM "))
     }' "$work/schema.sql" | grep -v -x -e '' -e PUBLIC | sort -u >"$work/named"
   owner=$(sed -n -e 's/^ALTER DATABASE .* OWNER TO \(.*\);$/\1/p' "$work/schema.sql" | head -n 1)
+  # the database's own grants and settings, as the source had them, for the temporary database
+  awk -v name="$database" '
+    BEGIN { q = name; gsub(/"/, "\"\"", q); quoted = "\"" q "\""
+      plain = (name ~ /^[a-z_][a-z0-9_$]*$/) }
+    /^(GRANT|REVOKE) / {
+      for (k = 0; k < 2; k++) { w = " ON DATABASE " (k ? quoted : name) " "
+        if ((k || plain) && (i = index($0, w))) { print substr($0, 1, i + 12) ":\"tmp\"" substr($0, i + length(w) - 1); next } } }
+    /^ALTER DATABASE / {
+      for (k = 0; k < 2; k++) { w = "ALTER DATABASE " (k ? quoted : name) " SET "
+        if ((k || plain) && index($0, w) == 1) { print "ALTER DATABASE :\"tmp\"" substr($0, length(w) - 4); next } } }
+  ' "$work/schema.sql" >"$work/database.sql"
   if [ -n "$rpath" ]; then
     waitfor "$rolespid" || fail "borg extract $repository::$archive $rpath failed: $(errors "$work/roles.err")"
   else
@@ -734,6 +745,10 @@ rename_start=$(now)
 if [ -n "$owner" ]; then
   printf '%s\n' "ALTER DATABASE :\"tmp\" OWNER TO $owner;" | pg "$maint" -v tmp="$tmpdb" -f - >/dev/null 2>"$work/err" \
     || fail "cannot give $tmpdb to the dump's database owner $owner: $(errors "$work/err")"
+fi
+if [ -s "$work/database.sql" ]; then
+  pgwait "$work/database.sql" "$maint" -v tmp="$tmpdb" >/dev/null 2>"$work/err" \
+    || fail "cannot apply the dump's database grants and settings to $tmpdb: $(errors "$work/err")"
 fi
 texists=$(printf '%s\n' "SELECT count(*) FROM pg_database WHERE datname = :'tdb' AND NOT datistemplate;" \
   | pg "$maint" -v tdb="$tdb" -f - 2>"$work/err") || fail "cannot query $maint on $thost:$tport: $(errors "$work/err")"
