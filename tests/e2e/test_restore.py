@@ -35,19 +35,17 @@ from components.drill.plan import MARKER, parse_result
 from components.remote.pgpass import pgpass_escape
 from components.remote.shell import sh_command
 from components.restore.plan import FAILED_PREFIX, OK_PREFIX, restore_script
+from tests.e2e.test_restore_drill import BACKUP_PW, DRILL_PW, _commands, _stack
+from tests.e2e.test_restore_drill import _ok as _drill_ok
 from tests.support import miniflux
-from tests.support.backup_host import BORG, host_stack, init_repository, remote_commands, secrets_env
+from tests.support.backup_host import BORG, init_repository
 from tests.support.cnpg_sql import borgmatic_role_sql
 from tests.support.postgres import PostgresServer
-from tests.support.render import render_config
 from tests.support.sshd import Engine, SshServer
 from tests.support.tools import require_borg, require_postgres, require_sshd
 
-BACKUP_PW = "b0rg:mat\\ic pw"
 TARGET_PW = "t4rget:pw\\ with space"
-DRILL_PW = "dr1ll:pw\\x"
 SECRETS = (BACKUP_PW, TARGET_PW, DRILL_PW, pgpass_escape(BACKUP_PW), pgpass_escape(TARGET_PW))
-RUNBOOK = {t.split(".", 1)[1]: n for t, n in miniflux.RUNBOOK_COUNTS.items()}
 GRANTS = """
 CREATE ROLE reader NOLOGIN;
 CREATE ROLE "We ird" NOLOGIN;
@@ -99,32 +97,12 @@ def assert_no_secret(proc: subprocess.CompletedProcess[str]) -> None:
         assert secret not in proc.stdout + proc.stderr
 
 
-def _stack(server: SshServer, brew: PostgresServer, run_id: str = "1", **drill) -> dict:
-    db = {"name": "miniflux", "hostname": "localhost", "port": brew.port, "username": "borgmatic"}
-    db["password"] = "env:BPW"
-    config = host_stack(server, [db], verify=True)
-    config["pg-dr:drill"] = {
-        "enabled": True,
-        "runId": run_id,
-        "database": "miniflux",
-        "target": {"hostname": "127.0.0.1", "port": brew.port, "username": "pgdr_drill", "password": "env:DPW"},
-        "expectedCounts": RUNBOOK,
-        **drill,
-    }
-    return config
-
-
-def _commands(server: SshServer, config: dict) -> dict[str, dict]:
-    env = secrets_env(server, {"BPW": BACKUP_PW, "DPW": DRILL_PW})
-    return remote_commands(render_config(config, resolve_secrets=True, environ=env))
-
-
 def _ok(steps) -> dict:
+    """The drill tests' check, plus: no password in any step's output."""
     for step in steps:
-        assert step.ok, f"{step.name} {step.op}:\n{step.proc.stdout}\n{step.proc.stderr}"
         if step.proc is not None:
             assert_no_secret(step.proc)
-    return {step.name: step for step in steps}
+    return _drill_ok(steps)
 
 
 @pytest.fixture(scope="module")

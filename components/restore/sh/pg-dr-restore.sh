@@ -403,14 +403,8 @@ else
 fi
 archive=$(printf '%s\n' "$line" | cut -f 1)
 atime=$(printf '%s\n' "$line" | cut -f 2)
-# in the background while the target is checked: the archive's contents, and the roles file (small; its
-# path has no runtime directory in front)
-if [ "$roles" -eq 1 ]; then
-  "$borg" extract --lock-wait "$lockwait" --stdout "$repo::$archive" "$rolespath" >"$work/roles.sql" \
-    2>"$work/roles.err" </dev/null &
-  bg $!
-  rolespid=$!
-fi
+# in the background while the target is checked: the archive's contents. One borg at a time on the
+# repository: concurrent ones contend for its lock, and a waiting borg sleeps long between its tries
 TZ=UTC "$borg" list --lock-wait "$lockwait" --format "{type}$tab{size}$tab{path}{NL}" "$repo::$archive" \
   >"$work/contents" 2>"$work/list.err" </dev/null &
 bg $!
@@ -636,12 +630,7 @@ if [ "$roles" -eq 1 ]; then
       for (k = 0; k < 2; k++) { w = "ALTER DATABASE " (k ? quoted : name) " SET "
         if ((k || plain) && index($0, w) == 1) { print "ALTER DATABASE :\"tmp\"" substr($0, length(w) - 4); next } } }
   ' "$work/schema.sql" >"$work/database.sql"
-  if [ -n "$rpath" ]; then
-    waitfor "$rolespid" || fail "borg extract $repository::$archive $rpath failed: $(errors "$work/roles.err")"
-  else
-    wait "$rolespid" 2>/dev/null
-    : >"$work/roles.sql"
-  fi
+  : >"$work/roles.sql"
   # every named role the target lacks: created NOLOGIN without a password; then the memberships the
   # source's roles file holds between roles created here and roles the target has
   printf '%s\n' "SELECT string_agg(r, E'\n' ORDER BY r) FROM (SELECT DISTINCT (parse_ident(i))[1] AS r
@@ -651,6 +640,12 @@ if [ "$roles" -eq 1 ]; then
     || fail "cannot read the dump's role names against $thost:$tport: $(errors "$work/err")"
   if [ -s "$work/missing" ] && [ -n "$(cat "$work/missing")" ]; then
     cp "$work/missing" "$work/roles.created"
+    if [ -n "$rpath" ]; then # the source's roles file: the memberships of the roles created here
+      "$borg" extract --lock-wait "$lockwait" --stdout "$repo::$archive" "$rpath" >"$work/roles.sql" \
+        2>"$work/roles.err" </dev/null &
+      bg $!
+      waitfor $! || fail "borg extract $repository::$archive $rpath failed: $(errors "$work/roles.err")"
+    fi
     printf '%s\n' "SELECT format('CREATE ROLE %I NOLOGIN;', r) FROM regexp_split_to_table(:'missing', E'\n') AS r
         WHERE r <> '' \\gexec" \
       "SELECT format('GRANT %I TO %I;', g.m[1], g.m[2]) FROM (SELECT regexp_match(l,
