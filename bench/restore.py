@@ -14,7 +14,7 @@ both sides restore the same bytes. Then ``--rounds`` rounds, each in turn:
 * ``pg-dr-restore --jobs 2`` (extracts to a file, then ``pg_restore --jobs 2``).
 
 Each pg-dr-restore time is the whole command's wall time (borg list, roles, restore, ANALYZE, the count
-verification and the rename included); ``restoreSeconds`` (extract + roles + restore + ANALYZE) is
+verification and the rename included); ``restoreSeconds`` (extract + restore + ANALYZE) is
 reported beside it. Ratios are against the raw run of the same round; the summary gives the best and the
 median round. Writes ``restore-results.json`` and ``restore-results.md``. Not a test: numbers depend on the
 machine. Work files live in bench/work/ (gitignored).

@@ -780,7 +780,7 @@ result=$(printf '%s\n' "SELECT json_build_object('archive', :'archive', 'archive
     'seconds', json_build_object('prepare', (:'prepare')::numeric, 'extract', (:'extract')::numeric, 'roles', (:'roles')::numeric,
       'restore', (:'restore')::numeric, 'analyze', (:'analyze')::numeric, 'verify', (:'verify')::numeric,
       'rename', (:'rename')::numeric, 'total', (:'total')::numeric),
-    'restoreSeconds', round((:'extract')::numeric + (:'roles')::numeric + (:'restore')::numeric + (:'analyze')::numeric, 3),
+    'restoreSeconds', round((:'extract')::numeric + (:'restore')::numeric + (:'analyze')::numeric, 3),
     'counts', (:'counts')::json -> 'counts', 'dumpCounts', (:'counts')::json -> 'dumpCounts',
     'rolesCreated', (SELECT coalesce(json_agg(r ORDER BY r), '[]') FROM regexp_split_to_table(:'created', E'\n') AS r WHERE r <> ''),
     'roles', (:'withroles')::boolean);" \
