@@ -42,7 +42,7 @@ from tests.support.backup_host import BORG, init_repository
 from tests.support.cnpg_sql import borgmatic_role_sql
 from tests.support.postgres import PostgresServer
 from tests.support.sshd import Engine, SshServer
-from tests.support.tools import require_borg, require_postgres, require_sshd
+from tests.support.tools import missing, require_borg, require_postgres, require_sshd
 
 TARGET_PW = "t4rget:pw\\ with space"
 SECRETS = (BACKUP_PW, TARGET_PW, DRILL_PW, pgpass_escape(BACKUP_PW), pgpass_escape(TARGET_PW))
@@ -244,7 +244,9 @@ def test_yesterday_beside_today_on_the_source_server(host: Host) -> None:
 def test_the_full_temp_disk_falls_back_to_streaming(host: Host, tmp_path: Path) -> None:
     small = tmp_path / "small"
     small.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)], check=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)], capture_output=True)
+    if mounted.returncode != 0:
+        missing(f"cannot mount a small tmpfs (needs root with CAP_SYS_ADMIN): {mounted.stderr.decode().strip()}")
     try:
         (small / "filler").write_bytes(b"\0" * 1024 * 1024)
         proc, result = host.restore(
@@ -384,7 +386,8 @@ def test_a_kill_at_every_phase_leaves_no_partial_target_and_no_temp_file(
     k8s.drop_database("miniflux")  # and a role the dump names: the restore creates it, a failed one drops it
     k8s.sql('DROP ROLE IF EXISTS "We ird"')
     roles_before = k8s.scalar("SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles")
-    for how in (signal.SIGTERM, signal.SIGKILL):
+    # TERM and KILL to the command; at the restore, also HUP to its process group (a dropped SSH session)
+    for how in (signal.SIGTERM, signal.SIGKILL, *([signal.SIGHUP] if phase == "restore" else [])):
         (stand_ins / "reached").unlink(missing_ok=True)
         target = f"killed_{phase}"
         args = ["--database", "miniflux", *host.into_k8s("--target-database", target, "--jobs", "2")]
@@ -398,11 +401,15 @@ def test_a_kill_at_every_phase_leaves_no_partial_target_and_no_temp_file(
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, f"phase {phase} never reached"
             time.sleep(0.05)
-        os.kill(proc.pid, how)
+        if how == signal.SIGHUP:
+            os.killpg(proc.pid, how)
+        else:
+            os.kill(proc.pid, how)
         proc.wait(timeout=60)  # reaped at once, as a parent shell or sshd would
         out, err = proc.communicate(timeout=60)
-        if how == signal.SIGTERM:
-            assert out.rstrip("\n").rsplit("\n", 1)[-1].startswith("pg-dr-restore: FAILED killed (TERM)"), out + err
+        if how != signal.SIGKILL:
+            reason = "killed (TERM)" if how == signal.SIGTERM else "interrupted (HUP)"
+            assert out.rstrip("\n").rsplit("\n", 1)[-1].startswith(f"pg-dr-restore: FAILED {reason}"), out + err
             assert "the target is unchanged" in out
         # the watchdog cleans up after a SIGKILL: give it a moment
         deadline = time.monotonic() + 30
