@@ -16,6 +16,7 @@ from components.cnpg.component import CnpgRoles, CnpgRolesArgs
 from components.config.stack import StackConfig
 from components.drill.component import RestoreDrill, RestoreDrillArgs
 from components.monitoring.component import ScheduledDrill, ScheduledDrillArgs
+from components.restore.component import RestoreCommand, RestoreCommandArgs
 from components.secrets.resolver import ResolvedSecrets
 from components.tailnet.component import TailnetPolicy, TailnetPolicyArgs
 
@@ -50,6 +51,14 @@ def build_stack(cfg: StackConfig, secrets: ResolvedSecrets) -> dict[str, Any]:
             BorgmaticHostArgs(backup=cfg.backup, secrets=secrets, verify_after=verify_after, drill_scheduled=scheduled),
         )
         outputs["backup"] = backup.summary
+        # pg-dr-restore: the disaster restore on the backup host, after its preflight and host check
+        restore = RestoreCommand(
+            "restore",
+            RestoreCommandArgs(
+                backup=cfg.backup, connection=backup.connection, run_after=[backup.preflight, backup.host_check]
+            ),
+        )
+        outputs["restore"] = restore.summary
 
         if cfg.drill.enabled:
             # After the whole BorgmaticHost: the drill restores the archive its verification just made.
@@ -60,7 +69,7 @@ def build_stack(cfg: StackConfig, secrets: ResolvedSecrets) -> dict[str, Any]:
                     backup=cfg.backup,
                     secrets=secrets,
                     connection=backup.connection,
-                    run_after=[backup],
+                    run_after=[backup, restore],
                 ),
             )
             outputs["drill"] = drill.summary

@@ -35,7 +35,10 @@ SH = Path(__file__).resolve().parent / "sh"
 
 def host_check(cfg: BackupConfig, plan: BackupPlan) -> str:
     """The host check script for this config."""
-    files = [("pg-dr:backup.configPath", cfg.resolved_config_path)]
+    files = [
+        ("pg-dr:backup.configPath", cfg.resolved_config_path),
+        ("pg-dr:backup.restoreCommandPath", cfg.resolved_restore_command_path),
+    ]
     files += [("pg-dr:backup.schedule.label", f.path) for f in plan.schedule_files]
     if plan.report_text is not None:
         files.append(("pg-dr:backup.restoreCommandPath", cfg.report_path))

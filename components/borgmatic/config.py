@@ -291,7 +291,7 @@ class BackupConfig(Model):
     metrics: MetricsConfig | None = None
     rpo_hours: int = Field(default=26, ge=1)
     run_lock_wait_seconds: int = Field(default=3600, ge=0)  # a backup and a scheduled drill wait for each other
-    restore_command_path: AbsPath | None = None  # pg-dr-restore (issue 15's contract); pg-dr-drill beside it
+    restore_command_path: AbsPath | None = None  # pg-dr-restore (and pg-dr-drill beside it); 0755
 
     @model_validator(mode="before")
     @classmethod
@@ -347,6 +347,8 @@ class BackupConfig(Model):
             labels.setdefault(repo.label, i)
         for where, _, line in password_conflicts(self.pgpass_lines()):
             problems.append((where, f"differs from another entry for {line}"))
+        if posixpath.basename(self.resolved_restore_command_path) == "pg-dr-drill":
+            problems.append(("restoreCommandPath", "pg-dr-drill is the drill's file beside it: name it otherwise"))
         problems += _path_collisions(self)
         problems += _login_critical_paths(self)
         problems += self._frequent_problems()
@@ -428,12 +430,31 @@ class BackupConfig(Model):
 
     @property
     def resolved_restore_command_path(self) -> str:
-        return self.restore_command_path or f"{self.home_dir}/.local/bin/pg-dr-restore"
+        """Where ``pg-dr-restore`` is delivered (``pg-dr-drill`` goes beside it)."""
+        return self.restore_command_path or f"{self.home_dir.rstrip('/')}/.local/bin/pg-dr-restore"
+
+    @property
+    def drill_command_path(self) -> str:
+        return posixpath.join(posixpath.dirname(self.resolved_restore_command_path), "pg-dr-drill")
+
+    @property
+    def roles_directory(self) -> str:
+        """Where the nightly run writes each server's roles (``pg_dumpall --roles-only``) before ``create``;
+        a ``source_directories`` entry, so the roles are in the same archive as the dumps."""
+        return f"{self.state_dir}/roles"
+
+    def roles_path(self, db: DatabaseConfig) -> str:
+        """The roles file of ``db``'s server on the host (one per dump directory: label or host:port)."""
+        return f"{self.roles_directory}/{db.dump_identifier}.sql"
+
+    def roles_archive_path(self, db: DatabaseConfig) -> str:
+        """The roles file's path inside an archive (borg stores absolute paths without the leading slash)."""
+        return self.roles_path(db).lstrip("/")
 
     @property
     def state_dir(self) -> str:
         """pg-dr's state on the host: the drill history, the lock shared by the backup and the drill."""
-        return f"{self.home_dir}/.local/state/pg-dr"
+        return f"{self.home_dir.rstrip('/')}/.local/state/pg-dr"
 
     @property
     def lock_path(self) -> str:
@@ -510,6 +531,8 @@ def _path_collisions(cfg: BackupConfig) -> list[tuple[str, str]]:
         *((("databases[].every", frequent),) if frequent else ()),
         ("configPath", cfg.resolved_config_path),
         ("pgpassPath", cfg.resolved_pgpass_path),
+        ("restoreCommandPath", cfg.resolved_restore_command_path),
+        ("restoreCommandPath", cfg.drill_command_path),
         *(("schedule.label", path) for path in schedule_unit_paths(cfg)),
     ]
     programs = [

@@ -72,6 +72,7 @@ def required_binaries(cfg: BackupConfig, drill_scheduled: bool = False) -> list[
         Binary("pg_dump", pg_tool(cfg, "pg_dump"), "pg-dr:backup.pgBinDir"),
         Binary("pg_restore", pg_tool(cfg, "pg_restore"), "pg-dr:backup.pgBinDir"),
         Binary("psql", pg_tool(cfg, "psql"), "pg-dr:backup.pgBinDir"),
+        Binary("pg_dumpall", pg_tool(cfg, "pg_dumpall"), "pg-dr:backup.pgBinDir"),
     ]
     if cfg.schedule.kind == "launchd":
         tools.append(Binary("launchctl", cfg.schedule.launchctl_path, "pg-dr:backup.schedule.launchctlPath"))
@@ -113,6 +114,32 @@ def _database_entry(cfg: BackupConfig, db: DatabaseConfig) -> dict[str, object]:
     return entry
 
 
+def roles_servers(cfg: BackupConfig, databases: Sequence[DatabaseConfig] | None = None) -> list[DatabaseConfig]:
+    """One database per roles file (the first of each dump directory: a server's roles are stored once)."""
+    first: dict[str, DatabaseConfig] = {}
+    for db in cfg.databases if databases is None else databases:
+        first.setdefault(cfg.roles_path(db), db)
+    return list(first.values())
+
+
+def roles_dump_command(cfg: BackupConfig, db: DatabaseConfig) -> str:
+    """The hook command storing ``db``'s server's roles before ``create``: ``pg_dumpall --roles-only
+    --no-role-passwords`` as the backup role (it reads ``pg_roles``; no superuser, no password in the file),
+    mode 0600 (umask 077), written aside and renamed, so a failed dump never leaves half a file."""
+    path = cfg.roles_path(db)
+    part = posixpath.join(posixpath.dirname(path), "." + posixpath.basename(path) + ".part")
+    dump = [
+        pg_tool(cfg, "pg_dumpall"),
+        *("--roles-only", "--no-role-passwords", "-w"),
+        *("-h", db.hostname, "-p", str(db.port), "-U", db.username, "-l", db.name, "-f", part),
+    ]
+    return (
+        f"umask 077 && mkdir -p {shlex.quote(cfg.roles_directory)} && "
+        f"PGPASSFILE={shlex.quote(cfg.resolved_pgpass_path)} {shlex.join(dump)} "
+        f"&& mv -f {shlex.quote(part)} {shlex.quote(path)}"
+    )
+
+
 def borgmatic_config(
     cfg: BackupConfig, values: Values | None = None, drill_scheduled: bool = False, frequent: bool = False
 ) -> str:
@@ -127,6 +154,8 @@ def borgmatic_config(
         values = dict.fromkeys(cfg.monitoring.secret_refs(), REDACTED)
     databases = cfg.frequent if frequent else cfg.databases
     doc: dict[str, object] = {
+        # the roles of every backed-up server (below), in the same archive as the dumps
+        "source_directories": [cfg.roles_directory],
         "local_path": cfg.borg_path,
         "repositories": [{"path": r.path, "label": r.label} for r in cfg.repositories],
         # pg-dr's archives only: another config's prune/check in the same repository never matches
@@ -158,9 +187,13 @@ def borgmatic_config(
             monitoring = monitoring.model_copy(update={"ntfy": monitoring.ntfy.model_copy(update={"states": ["fail"]})})
     what = f"pg-dr {'frequent ' if frequent else ''}backup on {cfg.host}"
     doc |= borgmatic_monitoring(monitoring, values, what)
-    hooks = borgmatic_commands(cfg, frequent or locked(cfg, drill_scheduled), databases)
-    if hooks:
-        doc["commands"] = hooks
+    # the roles of every backed-up server, dumped before create into source_directories (same archive)
+    roles = {
+        "before": "action",
+        "when": ["create"],
+        "run": [roles_dump_command(cfg, db) for db in roles_servers(cfg, databases)],
+    }
+    doc["commands"] = [roles, *borgmatic_commands(cfg, frequent or locked(cfg, drill_scheduled), databases)]
     return HEADER + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
 
 
@@ -359,14 +392,21 @@ class ExpectedDump:
     database: str  # "name@hostname:port", for messages
     path: str  # the archive path below borgmatic's runtime directory
     directory: bool  # a directory-format dump (a directory entry, not a file)
+    roles: bool = False  # the server's roles file (pg_dumpall --roles-only), not a database dump
 
 
 def expected_dumps(cfg: BackupConfig) -> list[ExpectedDump]:
-    """Each database's dump in a borgmatic 2.1 archive (:attr:`DatabaseConfig.dump_path`)."""
-    return [
+    """Each database's dump in a borgmatic 2.1 archive (:attr:`DatabaseConfig.dump_path`), then each
+    server's roles file."""
+    dumps = [
         ExpectedDump(f"{db.name}@{db.hostname}:{db.port}", db.dump_path, db.format == "directory")
         for db in cfg.databases
     ]
+    dumps += [
+        ExpectedDump(f"roles of {db.hostname}:{db.port}", cfg.roles_archive_path(db), False, roles=True)
+        for db in roles_servers(cfg)
+    ]
+    return dumps
 
 
 @dataclass(frozen=True)

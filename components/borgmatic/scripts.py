@@ -16,6 +16,7 @@ from components.remote.shell import BARE_PATH, ere, q, script, snippet
 SH = Path(__file__).resolve().parent / "sh"
 VERSION_PREFIX = "pg-dr-version "
 DUMP_PREFIX = "pg-dr-dump "
+ROLES_PREFIX = "pg-dr-roles "
 SCHEDULERS = ("launchctl", "systemctl")
 
 
@@ -111,7 +112,9 @@ def verify(
     for i, repo in enumerate(repositories):
         lines.append(f"list {i} {q(repo)}")
         lines += [
-            f"check_dump {i} {q(repo)} {q(dump.database)} {q(dump.path)} {q(dump_pattern(dump))}" for dump in dumps
+            f"check_dump {i} {q(repo)} {q(dump.database)} {q(dump.path)} {q(dump_pattern(dump))} "
+            f"{q(ROLES_PREFIX if dump.roles else DUMP_PREFIX)}"
+            for dump in dumps
         ]
     return script(
         SH,
@@ -121,12 +124,11 @@ def verify(
         BARE_PATH=":".join(BARE_PATH),
         ENV=" ".join(f"{k}={q(v)}" for k, v in sorted(env.items())),
         BORGMATIC=q(borgmatic),
-        DUMP_PREFIX=DUMP_PREFIX,
         CHECKS="\n".join(lines),
         PSQL=q(psql),
         VALIDATE_MORE="\n".join(
             f"config={q(path)}\nif ! bm config validate; then\n"
-            f'  echo "pg-dr verify: borgmatic config validate failed for $config" >&2\n  exit 1\nfi\n'
+            f"  printf '%s\\n' \"pg-dr verify: borgmatic config validate failed for $config\" >&2\n  exit 1\nfi\n"
             f"config={q(config_path)}"
             for path in more_configs
         ),
@@ -138,6 +140,11 @@ def verify(
             else ""
         ),
     )
+
+
+def parse_roles(stdout: str) -> list[str]:
+    """``<repository label> <archive path>`` of every verified roles file."""
+    return [line[len(ROLES_PREFIX) :] for line in (stdout or "").splitlines() if line.startswith(ROLES_PREFIX)]
 
 
 def parse_dumps(stdout: str) -> list[str]:

@@ -35,7 +35,8 @@ SYSTEM_DATABASES = frozenset({"postgres", "template0", "template1"})
 
 
 class DrillTargetConfig(Model):
-    """The server the drill restores into, and a role there with CREATEDB (restores with --no-owner --no-acl)."""
+    """The server the drill restores into, and a role there with CREATEDB (with ``roles: false``, the
+    default, pg-dr-restore restores with --no-owner --no-acl, so no superuser is needed)."""
 
     hostname: Hostname = "localhost"
     port: Port = 5432
@@ -98,8 +99,11 @@ class DrillConfig(Model):
     repository: Label | None = None  # repository label; default: the first repository
     target: DrillTargetConfig | None = None
     scratch_database: PgIdent | None = None  # default: <database>_pgdr_drill
-    expected_counts: dict[str, Annotated[int, Field(ge=0)]] | None = None  # table or schema.table -> rows
-    compare_to_source: bool = False  # also/instead: every table's count must equal the source's count now
+    # table or schema.table -> at least this many rows (the dump's own counts are always checked exactly)
+    expected_counts: dict[str, Annotated[int, Field(ge=0)]] | None = None
+    roles: bool = False  # restore owners and grants (pg-dr-restore without --no-roles): the target role needs them
+    jobs: int | None = Field(default=None, ge=1)  # pg-dr-restore --jobs; default: the host's cores
+    compare_to_source: bool | None = None  # removed (issue 15): the dump's own counts replace it
     schedule: DrillScheduleConfig = DrillScheduleConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     rto_seconds: int | None = Field(default=None, ge=1)  # a scheduled drill slower than this fails
@@ -113,8 +117,11 @@ class DrillConfig(Model):
                 problems.append(("database", "required when the drill is enabled"))
             if self.target is None:
                 problems.append(("target", "required when the drill is enabled (hostname, port, username)"))
-            if not self.expected_counts and not self.compare_to_source:
-                problems.append(("expectedCounts", "set expectedCounts and/or compareToSource: true"))
+        if self.compare_to_source is not None:
+            problems.append(
+                ("compareToSource", "removed: every drill now compares each table with the rows the dump held "
+                 "(exact) and expectedCounts as minimums; delete this key")
+            )  # fmt: skip
         for table in self.expected_counts or {}:
             if not _TABLE.fullmatch(table):
                 problems.append((f"expectedCounts.{table}", "is not a table name (table or schema.table)"))

@@ -1,122 +1,105 @@
-"""The restore drill's shell script (run on the backup host by RestoreDrill's ``remote.Command``).
+"""The restore drill on the backup host: ``pg-dr-drill``, which runs ``pg-dr-restore`` (the disaster path).
 
-POSIX sh plus tools macOS and Debian both ship (``mktemp``, ``awk``, ``grep -E``, ``perl`` for sub-second
-time with a ``date +%s`` fallback). It carries paths, names and counts only: no secret. libpq reads the
-passwords from the pgpass file (the backup's block and the drill's own block); borg reads the repository
-passphrase through ``BORG_PASSCOMMAND`` (a command, not a secret).
+``pg-dr-drill`` (``sh/pg-dr-drill.sh``) is a delivered file next to ``pg-dr-restore``, with the settings of
+``pg-dr:drill`` baked in; RestoreDrill's run at ``up`` and the scheduled drill run the same file. It
+carries paths, names and counts only, no secret: libpq reads the passwords from the pgpass file (the
+backup's block and the drill's own block).
 
-What it does, failing with a one-line reason at the first problem:
+What it does, its last line ``pg-dr-drill: OK {json}`` or ``pg-dr-drill: FAILED <reason>``:
 
-1. the repository's latest archive (``borg list --last 1``) and, in it, the database's dump
-   (``.../borgmatic/postgresql_databases/<label or host:port>/<name>``; borg < 1.4 keeps borgmatic's
-   runtime directory in front);
-2. the scratch database on the target: refused if it exists and is not the drill's (so a real database is
-   never touched); the drill's are those with the marker comment, and those with no comment, owned by the
-   drill's role and holding no relation or function (a drill killed between ``CREATE DATABASE`` and the
-   ``COMMENT`` left it so). A leftover is dropped, then the scratch database is created and marked in one
-   psql session;
-3. the restore, timed: ``borg extract --stdout | pg_restore`` (custom, tar) or ``borg extract`` into a
-   private temp dir then ``pg_restore --jobs`` (directory), always ``--no-owner --no-acl --exit-on-error``
-   into the scratch database only (``--dbname`` is the scratch name; the source is never a target);
-4. exact ``count(*)`` of every table of the restored database, compared with the expected counts and/or
-   the source database's counts (read with the backup role), each difference reported as
-   ``table <schema.table>: expected N, restored M``;
-5. one result line ``pg-dr-drill-result {json}`` (archive, dump path, restore seconds, counts), built by
-   PostgreSQL's JSON functions so any table name is escaped;
-6. on exit, always (HUP, INT, PIPE and TERM too): the scratch database is dropped with a plain
-   ``DROP DATABASE`` (``WITH (FORCE)`` would have to terminate autovacuum workers, which a role with only
-   CREATEDB may not; the plain one cancels autovacuum itself), retried while another session is still
-   leaving, and the temp dir removed.
+1. one drill at a time on the host (a lock directory holding the holder's pid; a dead holder's is taken
+   over; another live one is waited for, bounded);
+2. the scratch database: a leftover of a drill (it carries :data:`MARKER`) is replaced (``--replace``);
+   any other database of that name is never touched (pg-dr-restore refuses a target holding a table);
+3. ``pg-dr-restore`` into the scratch database (``--comment`` marks it), which restores into a temporary
+   database, checks every table's exact row count against what the dump held and the ``expectedCounts``
+   as minimums (``--min-count``), and only then renames it to the scratch name;
+4. the scratch database dropped (a plain ``DROP DATABASE``, retried while a session leaves; only a marked
+   one), on success and on failure, and on HUP, INT, PIPE and TERM.
+
+The run at ``up`` (``sh/drill-run.sh``) records a passed drill's verdict line for its runId
+(``~/.local/state/pg-dr/``), which an update without a new runId prints instead of restoring again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+import posixpath
 from pathlib import Path
 from typing import Any
 
 from components.borgmatic.config import BackupConfig
 from components.drill.config import DrillConfig
+from components.remote.command import digest
 from components.remote.pgpass import PgpassLine, pgpass_block
-from components.remote.shell import BARE_PATH, ere, q, script
+from components.remote.shell import BARE_PATH, q, script
+from components.restore.plan import DEFAULT_LOCK_WAIT
 
 SH = Path(__file__).resolve().parent / "sh"
-RESULT_PREFIX = "pg-dr-drill-result "
+RESULT_PREFIX = "pg-dr-drill: OK "
+FAILED_PREFIX = "pg-dr-drill: FAILED "
 MARKER = "pg-dr restore drill scratch database (dropped after the drill)"
 PGPASS_BEGIN = "# BEGIN pg-dr drill"
 PGPASS_END = "# END pg-dr drill"
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    hostname: str
-    port: int
-    username: str
-    database: str
-
-
-@dataclass(frozen=True)
-class DrillPlan:
-    """Everything the script needs, all non-secret."""
-
-    borg: str
-    pg_bin_dir: str
-    repository: str  # the repository path as borgmatic has it
-    archives: str  # borg 1.x --glob-archives: only pg-dr's archives (a shared repository holds others too)
-    passcommand: str | None
-    pgpass_path: str
-    result_path: str  # where a successful drill records its result line (what an update prints)
-    dump_path: str  # borgmatic/postgresql_databases/<identifier>/<name>
-    dump_format: str  # custom | tar | directory
-    jobs: int
-    target: Endpoint  # database = the maintenance database
-    scratch: str
-    source: Endpoint | None  # set: compare every table with the source's counts
-    expected: Mapping[str, int]  # schema.table -> rows
-
-
-def drill_plan(drill: DrillConfig, backup: BackupConfig) -> DrillPlan:
-    """The script's inputs from a validated config (``drill.cross_check`` passed)."""
-    (source,) = drill.source(backup)
-    repo = next(r for r in backup.repositories if drill.repository in (None, r.label))
-    target = drill.target
-    assert target is not None and drill.scratch_name is not None  # enforced by DrillConfig
-    return DrillPlan(
-        borg=backup.borg_path,
-        pg_bin_dir=backup.pg_bin_dir,
-        repository=repo.path.rstrip("/") or "/",
-        archives=archive_glob(backup.match_archives),
-        passcommand=backup.encryption_passcommand,
-        pgpass_path=backup.resolved_pgpass_path,
-        result_path=result_path(backup.home_dir, drill.run_id),
-        dump_path=source.dump_path,
-        dump_format=source.format,
-        jobs=source.restore_jobs or 1,
-        target=Endpoint(target.hostname, target.port, target.username, target.maintenance_database),
-        scratch=drill.scratch_name,
-        source=Endpoint(source.hostname, source.port, source.username, source.name)
-        if drill.compare_to_source
-        else None,
-        expected=drill.expected_tables,
-    )
-
-
-def archive_glob(match_archives: str) -> str:
-    """borgmatic's ``match_archives`` as Borg 1.x's ``--glob-archives`` (borgmatic's own translation)."""
-    return match_archives.removeprefix("sh:")
+def state_dir(home_dir: str) -> str:
+    return f"{home_dir.rstrip('/')}/.local/state/pg-dr"
 
 
 def result_path(home_dir: str, run_id: str) -> str:
     """The file on the backup host holding the result of the drill run ``run_id`` (one file per runId)."""
-    return f"{home_dir.rstrip('/')}/.local/state/pg-dr/drill-{hashlib.sha256(run_id.encode()).hexdigest()[:16]}.result"
+    return f"{state_dir(home_dir)}/drill-{hashlib.sha256(run_id.encode()).hexdigest()[:16]}.result"
 
 
-def recorded_result_script(plan: DrillPlan) -> str:
+def drill_script(drill: DrillConfig, backup: BackupConfig) -> str:
+    """The ``pg-dr-drill`` file for a validated config (``drill.cross_check`` passed)."""
+    (source,) = drill.source(backup)
+    repository = next(r for r in backup.repositories if drill.repository in (None, r.label))
+    target = drill.target
+    assert target is not None and drill.scratch_name is not None  # enforced by DrillConfig
+    options = [f"--min-count {q(f'{table}={count}')}" for table, count in sorted(drill.expected_tables.items())]
+    if not drill.roles:
+        options.append("--no-roles")
+    if drill.jobs is not None:
+        options.append(f"--jobs {drill.jobs}")
+    return script(
+        SH,
+        "pg-dr-drill.sh",
+        BARE_PATH=":".join(BARE_PATH),
+        RESTORE=q(backup.resolved_restore_command_path),
+        PSQL=q(posixpath.join(backup.pg_bin_dir, "psql")),
+        PGPASS=q(backup.resolved_pgpass_path),
+        LOCK=q(f"{state_dir(backup.home_dir)}/drill.lock"),
+        LOCK_WAIT=str(backup.lock_wait if backup.lock_wait is not None else DEFAULT_LOCK_WAIT),
+        HOST=q(target.hostname),
+        PORT=q(target.port),
+        USER=q(target.username),
+        MAINT=q(target.maintenance_database),
+        SCRATCH=q(drill.scratch_name),
+        MARKER=q(MARKER),
+        DATABASE=q(source.name),
+        SOURCE=f"--source {q(f'{source.hostname}:{source.port}')}",
+        REPOSITORY=q(repository.label),
+        OPTIONS=" ".join(options),
+    )
+
+
+def run_script(drill: DrillConfig, backup: BackupConfig) -> str:
+    """What RestoreDrill runs at ``up``: pg-dr-drill, recording a passed drill's verdict for this runId."""
+    return script(
+        SH,
+        "drill-run.sh",
+        DRILL=q(backup.drill_command_path),
+        RESULT=q(result_path(backup.home_dir, drill.run_id)),
+        DIGEST=digest(drill_script(drill, backup)),
+    )
+
+
+def recorded_result_script(drill: DrillConfig, backup: BackupConfig) -> str:
     """What an in-place update runs: print the recorded result of this runId; never restore again."""
-    return script(SH, "drill-recorded-result.sh", RESULT=q(plan.result_path))
+    return script(SH, "drill-recorded-result.sh", RESULT=q(result_path(backup.home_dir, drill.run_id)))
 
 
 def drill_pgpass_block(drill: DrillConfig, password: str) -> str:
@@ -127,58 +110,9 @@ def drill_pgpass_block(drill: DrillConfig, password: str) -> str:
     return pgpass_block(PGPASS_BEGIN, PGPASS_END, "# managed by pg-dr (pg-dr:drill.target)", [line], [password])
 
 
-def _expected_lines(expected: Mapping[str, int]) -> str:
-    if not expected:
-        return ""
-    rows = "".join(f"{table}\t{count}\n" for table, count in sorted(expected.items()))
-    return f"printf '%s' {q(rows)} >\"$work/expected\""
-
-
-def _source_block(source: Endpoint | None) -> str:
-    if source is None:
-        return ""
-    return (
-        f'printf \'%s\\n\' "$COUNT_SQL" | "$psql" -X -q -A -t -w -v ON_ERROR_STOP=1 -h {q(source.hostname)} '
-        f'-p {q(source.port)} -U {q(source.username)} -d {q(source.database)} -f - >"$work/source" 2>"$work/err" \\\n'
-        f'  || fail "cannot count the rows of the source "{q(source.database)}" on {source.hostname}:{source.port}: '
-        f'$(errors "$work/err")"'
-    )
-
-
-def drill_script(plan: DrillPlan) -> str:
-    directory = plan.dump_format == "directory"
-    dump_re = "^" + ("d" if directory else "-") + " (.*/)?" + ere(plan.dump_path) + "$"
-    return script(
-        SH,
-        "restore-drill.sh",
-        BARE_PATH=":".join(BARE_PATH),
-        BORG=q(plan.borg),
-        PG_RESTORE=q(f"{plan.pg_bin_dir.rstrip('/')}/pg_restore"),
-        PSQL=q(f"{plan.pg_bin_dir.rstrip('/')}/psql"),
-        REPO=q(plan.repository),
-        ARCHIVES=q(plan.archives),
-        PGPASS=q(plan.pgpass_path),
-        RESULT=q(plan.result_path),
-        PASSCOMMAND=(f"BORG_PASSCOMMAND={q(plan.passcommand)}\nexport BORG_PASSCOMMAND" if plan.passcommand else ""),
-        FORMAT=q(plan.dump_format),
-        JOBS=q(plan.jobs),
-        HOST=q(plan.target.hostname),
-        PORT=q(plan.target.port),
-        USER=q(plan.target.username),
-        MAINT=q(plan.target.database),
-        SCRATCH=q(plan.scratch),
-        MARKER=q(MARKER),
-        DUMP_RE=q(dump_re),
-        FORMAT_WORD="directory" if directory else "file",
-        DUMP_PATH=q(plan.dump_path),
-        EXPECTED=_expected_lines(plan.expected),
-        SOURCE=_source_block(plan.source),
-        RESULT_PREFIX=RESULT_PREFIX,
-    )
-
-
 def parse_result(stdout: str | None) -> dict[str, Any]:
-    """The drill's result (archive, dumpPath, scratchDatabase, target, restoreSeconds, checkedTables, counts)."""
+    """The drill's result: pg-dr-restore's JSON (archive, restoreSeconds, counts, dumpCounts, ...) plus
+    ``scratchDropped``; ``{}`` without a passed drill's line."""
     for line in reversed((stdout or "").splitlines()):
         if line.startswith(RESULT_PREFIX):
             return json.loads(line[len(RESULT_PREFIX) :])

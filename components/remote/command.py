@@ -86,13 +86,14 @@ class RemoteCommands:
         text: str,
         *,
         depends_on: Sequence[pulumi.Resource],
+        mode: str = "600",
         after_change: str = "",
         always: str = "",
         before_remove: str = "",
         after_remove: str = "",
-        mode: str = "600",
     ) -> remote.Command:
-        """Deliver ``text`` to ``path`` (0600) atomically; removing the resource moves the file aside."""
+        """Deliver ``text`` to ``path`` (``mode``, 0600 unless told) atomically; removing the resource moves
+        the file aside."""
         return self.command(
             suffix,
             delivery.deliver_file(path, mode, after_change=after_change, always=always, text=text),

@@ -50,7 +50,7 @@ def _drill_stack(home: Path, kind: str, monitoring: dict[str, Any] | None = None
         "database": db["name"],
         "sourceHostname": db["hostname"],
         "target": {"hostname": "127.0.0.1", "port": 5432, "username": "pgdr_drill"},
-        "compareToSource": True,
+        "expectedCounts": {"entries": 1},
         "schedule": sched,
         "monitoring": monitoring or {},
     }

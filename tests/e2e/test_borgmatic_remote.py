@@ -100,6 +100,7 @@ def test_apply_lands_files_with_modes_and_a_second_apply_changes_nothing(sshd_se
         ("borgmatic-config", "create"),
         ("borgmatic-pgpass", "create"),
         ("borgmatic-schedule", "create"),
+        ("restore-command", "create"),
     ]
     steps_output = "".join(s.proc.stdout + s.proc.stderr for s in engine_steps)
     assert PASSWORD not in steps_output and PASSWORD.replace(":", "\\:") not in steps_output
@@ -150,15 +151,18 @@ def test_changed_config_keeps_the_previous_version(sshd_server: SshServer) -> No
         ("borgmatic-host-check", "replace-create"),  # the host read again: the config there is pg-dr's
         ("borgmatic-config", "replace-create"),
         ("borgmatic-pgpass", "replace-create"),
+        ("restore-command", "replace-create"),  # pg-dr-restore knows the databases: it changes too
         # the old resources' deletes run at the end of the run, in reverse order
+        ("restore-command", "replace-delete"),
         ("borgmatic-pgpass", "replace-delete"),
         ("borgmatic-config", "replace-delete"),
         ("borgmatic-host-check", "replace-delete"),
         ("borgmatic-preflight", "replace-delete"),
     ]
     # the old resource's delete saw a newer version and left it
-    assert steps[6].proc is None and steps[7].proc is None  # host check and preflight have no delete
-    assert "holds another version" in steps[4].proc.stdout and "holds another version" in steps[5].proc.stdout
+    assert steps[8].proc is None and steps[9].proc is None  # host check and preflight have no delete
+    for step in steps[5:8]:
+        assert "holds another version" in step.proc.stdout
     assert config_file.read_text() == second_commands["borgmatic-config"]["stdin"]
     assert "k8s-pg" not in config_file.read_text()
     (previous,) = _history(config_file)
@@ -186,6 +190,7 @@ def test_delete_moves_files_aside_and_keeps_the_users_lines(sshd_server: SshServ
     _ok(engine.apply(commands))
     steps = engine.apply({})
     assert _ok(steps) == [
+        ("restore-command", "delete"),
         ("borgmatic-schedule", "delete"),
         ("borgmatic-pgpass", "delete"),
         ("borgmatic-config", "delete"),
@@ -233,7 +238,7 @@ def test_preflight_reports_versions(sshd_server: SshServer) -> None:
     commands = _render(sshd_server, _launchd_stack(sshd_server))
     proc = sshd_server.run_registered(commands["borgmatic-preflight"], "create", check=True)
     versions = parse_versions(proc.stdout)
-    assert set(versions) == {"borg", "borgmatic", "pg_dump", "pg_restore", "psql"}
+    assert set(versions) == {"borg", "borgmatic", "pg_dump", "pg_dumpall", "pg_restore", "psql"}
     assert versions["borg"].startswith("borg 1.") and versions["pg_dump"].startswith("pg_dump (PostgreSQL) ")
 
 

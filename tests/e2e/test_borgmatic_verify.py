@@ -74,6 +74,7 @@ def test_dual_backup_with_pgpass_authentication_and_verified_dumps(
         "borgmatic-config",
         "borgmatic-pgpass",
         "borgmatic-verify",
+        "restore-command",  # pg-dr-restore, delivered beside the backup
     ]
     verify = steps["borgmatic-verify"].proc
     assert "All configuration files are valid" in verify.stdout

@@ -175,6 +175,7 @@ def test_one_scheduled_run_backs_up_every_file_and_dump_and_each_prune_keeps_the
         "borgmatic-config",
         "borgmatic-pgpass",
         "borgmatic-verify",
+        "restore-command",
     ]
     assert f"{AGENT} (" in steps[1].proc.stdout and "pg-dr adds no agent" in steps[1].proc.stdout
     # the host check read the repository's archive names (the role's are <host>-<time>: not pg-dr's)
@@ -261,8 +262,8 @@ def test_the_verification_waits_for_cnpg_to_apply_the_role_and_gives_up_bounded(
         timer.join()
     for step in steps:
         assert step.ok, f"{step.name} {step.op}:\n{step.proc.stdout}\n{step.proc.stderr}"
-    assert [s.name for s in steps][-2:] == ["borgmatic-login-wait", "borgmatic-verify"]
-    assert f"borgmatic@localhost:{pg.port}/miniflux logs in" in steps[-2].proc.stdout
+    assert [s.name for s in steps][-3:] == ["borgmatic-login-wait", "borgmatic-verify", "restore-command"]
+    assert f"borgmatic@localhost:{pg.port}/miniflux logs in" in steps[-3].proc.stdout
 
 
 def _slow_borg(server: SshServer) -> Path:

@@ -34,7 +34,7 @@ check_dump() {
   $3: no $4 in the latest archive of repository $2"
     return 0
   fi
-  printf '%s\n' "@DUMP_PREFIX@$2 $(printf '%s\n' "$line" | sed -e 's/.*"path": "\([^"]*\)".*/\1/')"
+  printf '%s\n' "$6$2 $(printf '%s\n' "$line" | sed -e 's/.*"path": "\([^"]*\)".*/\1/')"
 }
 @CHECKS@
 run_psql() {

@@ -125,7 +125,7 @@ def test_verify_runs_after_acl_role_secret_cluster_and_deliveries(tmp_path: Path
     assert "kubernetes:core/v1:Secret::blumeops-pg-eblume" not in verify["dependencies"]  # not a backup role
     host = tmp_path / "hosts" / "indri.tail8d86e.ts.net"
     files = sorted(p.name for p in host.iterdir() if p.is_file())  # scripts/: the review copies (offline)
-    assert files == ["borgmatic.yaml", "io.pg-dr.borgmatic.plist", "pgpass"]
+    assert files == ["borgmatic.yaml", "io.pg-dr.borgmatic.plist", "pg-dr-restore", "pgpass"]
     assert "borgmatic:[redacted]" in (host / "pgpass").read_text()
 
 

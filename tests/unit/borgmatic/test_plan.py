@@ -77,7 +77,11 @@ def test_dump_settings_label_and_restore_jobs() -> None:
     assert [d.path for d in files.expected_dumps(cfg)] == [
         "borgmatic/postgresql_databases/brew/miniflux",
         "borgmatic/postgresql_databases/k8s-pg.tail8d86e.ts.net:5432/miniflux",
+        # each server's roles, beside the dumps (the roles files are named like the dump directories)
+        "Users/erichblume/.local/state/pg-dr/roles/brew.sql",
+        "Users/erichblume/.local/state/pg-dr/roles/k8s-pg.tail8d86e.ts.net:5432.sql",
     ]
+    assert [d.roles for d in files.expected_dumps(cfg)] == [False, False, True, True]
 
 
 @pytest.mark.parametrize(

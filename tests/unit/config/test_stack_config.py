@@ -177,7 +177,7 @@ def test_a_typo_inside_a_section_gets_a_did_you_mean(section: str, path: list, t
 
 def test_an_unknown_drill_database_lists_the_configured_ones() -> None:
     raw = raw_sections(BASE)
-    raw["drill"] = {"enabled": True, "database": "minflux", "target": {"username": "d"}, "compareToSource": True}
+    raw["drill"] = {"enabled": True, "database": "minflux", "target": {"username": "d"}}
     with pytest.raises(ConfigError) as err:
         parse_stack_config(raw)
     assert (

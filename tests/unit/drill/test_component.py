@@ -57,34 +57,39 @@ def test_children_wiring_and_trigger() -> None:
     render = render_config(_stack(), resolve_secrets=True, environ=ENV)
     component = render.one("pg-dr:index:RestoreDrill")
     borgmatic = render.one("pg-dr:index:BorgmaticHost")
+    restore = render.one(COMMAND, "restore-command")
     run, pgpass = render.one(COMMAND, "drill-run"), render.one(COMMAND, "drill-pgpass")
-    assert run.parent == pgpass.parent == component.urn
-    # after the whole BorgmaticHost (Pulumi expands a component dependency to its children)
+    command = render.one(COMMAND, "drill-command")
+    assert run.parent == pgpass.parent == command.parent == component.urn
+    # after the whole BorgmaticHost (Pulumi expands a component dependency to its children) and pg-dr-restore
     borgmatic_children = {r.urn for r in render.children(borgmatic)}
     assert "urn:pulumi:test::pg-dr::pg-dr:index:BorgmaticHost$command:remote:Command::borgmatic-verify" in (
         borgmatic_children
     )
     assert borgmatic_children <= set(run.dependencies)
     assert borgmatic_children <= set(pgpass.dependencies)
-    assert pgpass.urn in run.dependencies
+    assert {pgpass.urn, command.urn, restore.urn} <= set(run.dependencies)
     assert run.inputs["triggers"] == ["2026-01-19"]
     assert reveal(run.inputs["connection"])["user"] == "erichblume"
     assert reveal(run.inputs["connection"])["hostKey"].startswith("ssh-ed25519 ")
-    script = run.inputs["create"]
-    assert script.startswith("/bin/sh -c '")
-    for fragment in ("miniflux_pgdr_drill", "--no-owner", "--no-acl", "--exit-on-error", "DROP DATABASE IF EXISTS"):
-        assert fragment in script
-    assert "public.entries\t44" in script
-    assert "borgmatic/postgresql_databases/k8s-pg.tail8d86e.ts.net:5432/miniflux" in script
-    # the drill only ever targets the scratch database
-    assert '--dbname="$scratch"' in script and "--dbname=miniflux" not in script
+    # the run at up runs the delivered pg-dr-drill, which runs pg-dr-restore into the scratch database only
+    assert "/Users/erichblume/.local/bin/pg-dr-drill" in run.inputs["create"]
+    drill = component.outputs["renderFiles"]["hosts/indri.tail8d86e.ts.net/pg-dr-drill"]
+    assert "target=/Users/erichblume/.local/bin/pg-dr-drill\n" in command.inputs["create"]
+    assert "mode=755" in command.inputs["create"] and command.inputs["stdin"] == drill
+    for fragment in ("restore=/Users/erichblume/.local/bin/pg-dr-restore", "scratch=miniflux_pgdr_drill",
+                     "--no-roles", "--min-count public.entries=44", "--source k8s-pg.tail8d86e.ts.net:5432",
+                     '--target-database "$scratch"', "DROP DATABASE IF EXISTS"):  # fmt: skip
+        assert fragment in drill, fragment
+    assert "--target-database miniflux " not in drill
     # the target password travels only in the pgpass block (secret stdin, no logs)
     assert isinstance(pgpass.inputs["stdin"], Secret)
     assert "eblume:drill\\:pw\\\\x" in reveal(pgpass.inputs["stdin"])
     assert pgpass.inputs["logging"] == "none"
     assert "# BEGIN pg-dr drill" in pgpass.inputs["create"]
     assert component.outputs["scratchDatabase"] == "miniflux_pgdr_drill"
-    assert component.outputs["renderFiles"]["hosts/indri.tail8d86e.ts.net/restore-drill.sh"]
+    # an in-place update prints the recorded verdict of this runId, never restores
+    assert "pg-dr-drill" not in run.inputs["update"] and "not run again" in run.inputs["update"]
 
 
 def test_no_secret_value_outside_secrets() -> None:
@@ -99,19 +104,19 @@ def test_no_secret_value_outside_secrets() -> None:
     assert any("drill\\:pw\\\\x" in s for s in secrets)
 
 
-def test_without_password_no_pgpass_block_and_compare_to_source() -> None:
+def test_without_password_no_pgpass_block_roles_and_jobs() -> None:
     target = {"hostname": "localhost", "username": "eblume"}
     render = render_config(
-        _stack(target=target, expectedCounts=None, compareToSource=True), resolve_secrets=True, environ=ENV
+        _stack(target=target, expectedCounts=None, roles=True, jobs=3), resolve_secrets=True, environ=ENV
     )
     assert not [r for r in render.of_type(COMMAND) if r.name == "drill-pgpass"]
-    script = render.one(COMMAND, "drill-run").inputs["create"]
-    assert '>"$work/source"' in script and "-U borgmatic -d miniflux" in script
+    drill = render.one("pg-dr:index:RestoreDrill").outputs["renderFiles"]["hosts/indri.tail8d86e.ts.net/pg-dr-drill"]
+    assert "--no-roles" not in drill and "--jobs 3" in drill and "--min-count" not in drill
 
 
 def test_result_parsing() -> None:
     line = RESULT_PREFIX + '{"archive": "a-1", "restoreSeconds": 1.5, "counts": {"public.users": 2}}'
-    assert parse_result(f"noise\n{line}\npg-dr drill: OK") == {
+    assert parse_result(f"noise\n{line}\npg-dr drill: inputs changed, runId did not") == {
         "archive": "a-1",
         "restoreSeconds": 1.5,
         "counts": {"public.users": 2},
@@ -124,7 +129,8 @@ def test_result_parsing() -> None:
     [
         ({"database": None}, "pg-dr:drill.database: required when the drill is enabled"),
         ({"target": None}, "pg-dr:drill.target: required"),
-        ({"expectedCounts": None}, "pg-dr:drill.expectedCounts: set expectedCounts and/or compareToSource"),
+        ({"compareToSource": True}, "pg-dr:drill.compareToSource: removed: every drill now compares each table"),
+        ({"jobs": 0}, "pg-dr:drill.jobs: must be >= 1"),
         ({"scratchDatabase": "miniflux"}, "pg-dr:drill.scratchDatabase: must differ from the source database"),
         ({"scratchDatabase": "postgres"}, "pg-dr:drill.scratchDatabase: 'postgres' is a system"),
         ({"sourceHostname": None}, "pg-dr:drill.sourceHostname: *:*/miniflux is ambiguous"),

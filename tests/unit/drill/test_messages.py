@@ -1,33 +1,39 @@
-"""The drill's messages carry names as data: a ``$`` in a database name (PgIdent allows it) is never expanded."""
+"""The restore's and the drill's messages carry names as data: a ``$`` (PgIdent allows it) or a ``\\`` in a
+database name is never expanded nor interpreted (macOS sh's ``echo`` would read ``\\n``)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from components.drill.plan import Endpoint, _source_block
+from components.config.stack import parse_stack_config
+from components.restore.plan import restore_script
+from tests.support.stacks import BASE, raw_sections
 
-SHELLS = [s for s in ("sh", "dash", "posh", "bash") if shutil.which(s)]
+SHELLS = [s for s in (["dash"], ["posh"], ["bash", "--posix"]) if shutil.which(s[0])]
 
 
-@pytest.mark.parametrize("shell", SHELLS)
-def test_a_dollar_in_the_source_database_name_stays_in_the_message(shell: str, tmp_path) -> None:
-    block = _source_block(Endpoint("localhost", 5432, "borgmatic", "mini$nosuch"))
-    text = "\n".join(
-        [
-            "set -u",
-            "fail() { printf '%s\\n' \"pg-dr drill: $*\" >&2; exit 1; }",
-            "errors() { printf '%s' 'no such database'; }",
-            "COUNT_SQL='SELECT 1'",
-            "psql=false",
-            f"work={tmp_path}",
-            block,
-        ]
+@pytest.fixture(scope="module")
+def command(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("messages") / "pg-dr-restore"
+    path.write_text(restore_script(parse_stack_config(raw_sections(BASE)).backup))
+    return path
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+@pytest.mark.parametrize("name", ["mini$nosuch", "mini\\nosuch", "mini$(id)", "mini`id`"])
+def test_a_database_name_stays_as_typed_in_the_message(command: Path, shell: list[str], name: str) -> None:
+    args = ["--database", name, "--target-host", "h", "--target-port", "5", "--target-user", "u"]
+    proc = subprocess.run(
+        ["/usr/bin/env", "-i", "PATH=/usr/bin:/bin", *shell, "-u", str(command), *args],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    proc = subprocess.run([shell, "-c", text], capture_output=True, text=True, check=False)
-    assert proc.returncode == 1
-    assert proc.stderr == (
-        "pg-dr drill: cannot count the rows of the source mini$nosuch on localhost:5432: no such database\n"
-    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout.splitlines() == [
+        f"pg-dr-restore: FAILED usage: --database: no dump named '{name}' in pg-dr's config (known: miniflux)"
+    ]

@@ -28,7 +28,7 @@ def _problems(monitoring: object, where: str = "backup") -> list[str]:
             database="miniflux",
             sourceHostname="localhost",
             target={"username": "pgdr_drill"},
-            compareToSource=True,
+            expectedCounts={"entries": 1},
         )
     for db in config["pg-dr:backup"]["databases"]:
         db["password"] = "env:PGDR_BORGMATIC_PASSWORD"

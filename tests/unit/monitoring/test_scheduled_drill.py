@@ -29,7 +29,7 @@ def _config(schedule: dict[str, Any] | None = None, backup_schedule: dict[str, A
         "database": "miniflux",
         "sourceHostname": "localhost",
         "target": {"username": "pgdr_drill"},
-        "compareToSource": True,
+        "expectedCounts": {"entries": 1},
         "schedule": schedule or {},
         **drill,
     }

@@ -99,7 +99,7 @@ def test_summary_lists_resources_by_component_hosts_and_warnings() -> None:
     assert "host key **not pinned** (no host key is checked)" in text
     row = next(line for line in text.splitlines() if line.startswith("| borgmatic-config |"))
     assert row == (
-        "| borgmatic-config | `/Users/erichblume/.config/borgmatic.d/pg-dr.yaml` | 37 lines | "
+        "| borgmatic-config | `/Users/erichblume/.config/borgmatic.d/pg-dr.yaml` | 46 lines | "
         "`scripts/borgmatic-config.sh`, `scripts/borgmatic-config.delete.sh` |"
     )
 
