@@ -29,7 +29,9 @@ SECTION_OF = {
     "pg-dr:index:TailnetPolicy": "pg-dr:tailnet",
     "pg-dr:index:CnpgRoles": "pg-dr:cluster",
     "pg-dr:index:BorgmaticHost": "pg-dr:backup",
+    "pg-dr:index:RestoreCommand": "pg-dr:backup",
     "pg-dr:index:RestoreDrill": "pg-dr:drill",
+    "pg-dr:index:ScheduledDrill": "pg-dr:drill",
 }
 REMOTE_COMMAND = "command:remote:Command"
 
@@ -136,10 +138,14 @@ def removals(previous: Previous, current: Mapping[str, Any]) -> list[str]:
     gone_keys = {_key(r) for r in gone}
     components = [r for r in gone if str(r.get("type")).startswith("pg-dr:index:") and top(r) is r]
     covered: set[tuple[str, str]] = set()
+    by_section: dict[str, list[dict[str, Any]]] = {}
     for component in sorted(components, key=_key):
-        members = [r for r in gone if top(r) is component and r is not component]
-        covered |= {_key(component), *(_key(r) for r in members)}
-        section = SECTION_OF.get(str(component.get("type")), str(component.get("type")))
+        by_section.setdefault(SECTION_OF.get(str(component.get("type")), str(component.get("type"))), []).append(
+            component
+        )
+    for section, group in by_section.items():
+        members = [r for r in gone if top(r) in group and r not in group]
+        covered |= {*(_key(c) for c in group), *(_key(r) for r in members)}
         hosts: dict[str, list[str]] = {}
         for r in members:
             if r.get("type") == REMOTE_COMMAND and _host(r):
@@ -148,9 +154,10 @@ def removals(previous: Previous, current: Mapping[str, Any]) -> list[str]:
             f"; on {host} it takes back what pg-dr delivered ({', '.join(sorted(set(files))) or 'its commands'})"
             for host, files in sorted(hosts.items())
         )
+        deleted = " and ".join(f"{c.get('type')} {c.get('name')}" for c in group)
         messages.append(
             f"REMOVED: {section} is gone, but the previous render ({previous.path}) had it: the next `pulumi up` "
-            f"deletes {component.get('type')} {component.get('name')} and its {len(members)} resources{on_hosts}. "
+            f"deletes {deleted} and {'its' if len(group) == 1 else 'their'} {len(members)} resources{on_hosts}. "
             f"If that is a mistake, restore the section; to retire it on purpose, see {RETIRE_DOC}"
         )
     rest = sorted(k for k in gone_keys - covered)

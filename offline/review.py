@@ -107,7 +107,16 @@ def _is_sh_c(argv: list[str] | None) -> bool:
     return argv is not None and len(argv) == 3 and argv[0] in ("/bin/sh", "sh") and argv[1] == "-c"
 
 
+_SH_C = re.compile(r"(/bin/sh|sh) -c '((?:[^']|'\"'\"')*)'")
+
+
 def _split(text: str) -> list[str] | None:
+    """``text`` split as the shell would. The command strings pg-dr sends (``/bin/sh -c '<script>'``, quoted by
+    ``shlex.quote``) are unquoted directly: ``shlex.split`` reads character by character, seconds for the
+    restore command's script."""
+    sh_c = _SH_C.fullmatch(text)
+    if sh_c is not None:
+        return [sh_c.group(1), "-c", sh_c.group(2).replace("'\"'\"'", "'")]
     try:
         return shlex.split(text)
     except ValueError:

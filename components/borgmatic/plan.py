@@ -193,7 +193,10 @@ def borgmatic_config(
         "when": ["create"],
         "run": [roles_dump_command(cfg, db) for db in roles_servers(cfg, databases)],
     }
-    doc["commands"] = [roles, *borgmatic_commands(cfg, frequent or locked(cfg, drill_scheduled), databases)]
+    hooks = borgmatic_commands(cfg, frequent or locked(cfg, drill_scheduled), databases)
+    # in the order they run: the run lock (before the configuration), then the roles (before create)
+    first = [h for h in hooks if h.get("before") == "configuration"]
+    doc["commands"] = [*first, roles, *(h for h in hooks if h not in first)]
     return HEADER + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000)
 
 

@@ -95,7 +95,7 @@ def test_no_every_changes_nothing() -> None:
     config = stack()
     files = render_config(config).render_files()
     assert not any("frequent" in path for path in files)
-    assert "commands:" not in files[f"{HOST}/borgmatic.yaml"]
+    assert "pg-dr-report" not in files[f"{HOST}/borgmatic.yaml"]  # only the roles hook
 
 
 def test_the_verification_validates_the_frequent_config_too() -> None:

@@ -147,4 +147,4 @@ def test_no_monitoring_renders_no_hook() -> None:
     assert not monitoring.configured and monitoring.reports_to() == []
     render = _render({})
     config = next(text for path, text in render.render_files().items() if path.endswith("borgmatic.yaml"))
-    assert "healthchecks" not in config and "commands:" not in config
+    assert "healthchecks" not in config and "pg-dr-report" not in config

@@ -86,10 +86,9 @@ def test_scheduled_drill_delivers_wrapper_and_launch_agent_after_the_drill() -> 
     assert "borgmatic-report" in backup
     config = yaml.safe_load(reveal(backup["borgmatic-config"].inputs["stdin"]).split("\n", 1)[1])
     runs = [hook["run"][0] for hook in config["commands"]]
-    assert runs == [
-        '/Users/erichblume/.local/bin/pg-dr-report lock "$PPID"',
-        '/Users/erichblume/.local/bin/pg-dr-report unlock "$PPID"',
-    ]
+    assert runs[0] == '/Users/erichblume/.local/bin/pg-dr-report lock "$PPID"'
+    assert "pg_dumpall --roles-only" in runs[1]  # the nightly roles, inside the lock (before create)
+    assert runs[2:] == ['/Users/erichblume/.local/bin/pg-dr-report unlock "$PPID"']
     assert render.stack_outputs["drillSchedule"]["when"] == "Sun 04:10"
 
 

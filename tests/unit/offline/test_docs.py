@@ -26,12 +26,12 @@ def test_docs_check_catches_a_changed_count(tmp_path: Path) -> None:
     readme = (
         (CHECKOUT / "README.md")
         .read_text()
-        .replace("rendered stack dev: 24 resources", "rendered stack dev: 15 resources")
+        .replace("rendered stack dev: 27 resources", "rendered stack dev: 15 resources")
     )
     (tmp_path / "README.md").write_text(readme)
     found = list(docs_check.output_problems(tmp_path / "README.md"))
     assert len(found) == 1 and "the output of `pg-dr render dev --out render/dev` changed" in found[0]
-    assert "rendered stack dev: 24 resources" in found[0]  # what it prints now
+    assert "rendered stack dev: 27 resources" in found[0]  # what it prints now
 
 
 def test_docs_check_catches_a_missing_extra_or_stale_config_key() -> None:

@@ -26,7 +26,7 @@ def test_check_says_loudly_that_a_removed_backup_section_removes_pg_drs_files_fr
     project.write_stack("t", _without("pg-dr:backup"))
     assert main(["--project-dir", str(project.root), "check", "t", "--previous", str(previous)]) == 0
     out, err = capsys.readouterr()
-    assert out.strip().endswith(", 1 warning"), out  # never "0 warnings"
+    assert out.strip().endswith(", 1 warning"), (out, err)  # never "0 warnings"
     warning = next(line for line in err.splitlines() if line.startswith("warning: REMOVED: pg-dr:backup is gone"))
     assert f"the previous render ({previous / 'graph.json'}) had it" in warning
     assert "deletes pg-dr:index:BorgmaticHost" in warning

@@ -9,6 +9,8 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pulumi_command import remote
 
 from components.project import PROJECT_DIR
@@ -199,6 +201,7 @@ def test_summary_says_what_up_does_in_order_for_the_prod_stack() -> None:
         "borgmatic-schedule",
         "borgmatic-login-wait",
         "borgmatic-verify",
+        "restore-command",
     ]
     assert (
         "  - `borgmatic-pgpass` on `indri.tail8d86e.ts.net`: puts its block (`# BEGIN pg-dr ...`) into "
@@ -233,3 +236,15 @@ def test_summary_names_every_env_reference_and_no_value() -> None:
     assert "- `PG_DR_SSH_KEY`: the secret `env:PG_DR_SSH_KEY` - **not set in this shell**" in credentials
     assert not any("SSH_AUTH_SOCK" in line for line in credentials)  # a private key is configured
     assert PASSWORD not in text and "b3BlbnNzaC1rZXk" not in text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(["'", '"', "\\", " ", "\n", "a", "$", "`", "\t"]) | st.characters()))
+def test_the_fast_unquoting_of_a_sent_command_equals_the_shells(script: str) -> None:
+    """review._split's shortcut for ``/bin/sh -c '<script>'`` gives what shlex (a POSIX shell's words) gives."""
+    from components.remote.shell import sh_command
+    from offline.review import _split
+
+    text = sh_command(script)
+    assert _split(text) == shlex.split(text)
+    assert _split("/bin/sh -c 'a'\\''b'") == shlex.split("/bin/sh -c 'a'\\''b'")  # another quoting: shlex
