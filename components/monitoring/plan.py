@@ -212,11 +212,6 @@ def _pings(mon: MonitoringConfig, values: Values) -> str:
     return "\n".join(lines)
 
 
-def drill_command_path(cfg: BackupConfig) -> str:
-    """``pg-dr-drill``: delivered beside ``pg-dr-restore`` (the restore contract)."""
-    return posixpath.join(posixpath.dirname(cfg.resolved_restore_command_path), "pg-dr-drill")
-
-
 def drill_wrapper_path(cfg: BackupConfig) -> str:
     return posixpath.join(posixpath.dirname(cfg.resolved_restore_command_path), "pg-dr-drill-scheduled")
 
@@ -230,7 +225,7 @@ def drill_wrapper(
         "drill-scheduled.sh",
         BARE_PATH=":".join(BARE_PATH),
         LIB=_lib(cfg),
-        DRILL=q(drill_command_path(cfg)),
+        DRILL=q(cfg.drill_command_path),  # pg-dr-drill, beside pg-dr-restore (the restore contract)
         RPO_HOURS=str(cfg.rpo_hours),
         RTO_SECONDS=q("" if rto_seconds is None else rto_seconds),
         TIMEOUT=str(timeout),

@@ -457,3 +457,45 @@ def test_a_restore_that_loses_a_row_fails_naming_the_table(host: Host, tmp_path:
     assert last.startswith("pg-dr-restore: FAILED row counts differ from what the dump held (1: table public.entries")
     assert last.endswith("the target is unchanged")
     assert "lossy" not in k8s.databases() and not [d for d in k8s.databases() if d.startswith("pgdr_restore_")]
+
+
+def test_the_scheduled_drill_runs_the_delivered_drill_as_the_timer_would(host: Host) -> None:
+    """The scheduled drill's wrapper (issue 17) around the real ``pg-dr-drill`` delivered by ``up`` (issue 15):
+    run with the agent's environment (HOME, no PATH), it restores the newest archive, appends the history,
+    writes the metrics and pings its check with the restore seconds."""
+    from components.monitoring.config import MonitoringConfig
+    from components.monitoring.plan import drill_wrapper, drill_wrapper_path, report_script
+    from tests.support.ping_server import PingServer
+
+    home = host.server.home
+    backup = BackupConfig.model_validate(
+        {**host.config["pg-dr:backup"], "metrics": {"textfilePath": str(home / "textfile" / "pg-dr.prom")}}
+    )
+    with PingServer() as hc:
+        mon = MonitoringConfig.model_validate({"healthchecks": {"pingUrl": hc.url("/ping/drill")}})
+        for path, text in (
+            (backup.report_path, report_script(backup)),
+            (drill_wrapper_path(backup), drill_wrapper(backup, mon, {}, rto_seconds=600, timeout=600)),
+        ):
+            Path(path).write_text(text)
+            Path(path).chmod(0o700)
+        proc = host.server.run(
+            sh_command(f"/usr/bin/env -i HOME={shlex.quote(str(home))} {drill_wrapper_path(backup)}")
+        )
+        assert_no_secret(proc)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        success = [p for p in hc.requests if p.path == "/ping/drill"]
+        assert hc.paths()[0] == "/ping/drill/start" and len(success) == 1
+    (entry,) = [
+        json.loads(line) for line in (home / ".local" / "state" / "pg-dr" / "drills.jsonl").read_text().splitlines()
+    ]
+    assert entry["ok"] is True and entry["failure"] is None and entry["database"] == "miniflux"
+    assert entry["counts"] == miniflux.RUNBOOK_COUNTS and entry["archive"].startswith("pg-dr-")
+    assert f"restored in {entry['restoreSeconds']}s" in success[0].body
+    metrics = {
+        line.split()[0]: float(line.split()[1])
+        for line in (home / "textfile" / "pg-dr.prom").read_text().splitlines()
+        if not line.startswith("#")
+    }
+    assert metrics["pgdr_drill_last_ok"] == 1 and metrics["pgdr_drill_restore_seconds"] == entry["restoreSeconds"]
+    assert "miniflux_pgdr_drill" not in host.brew.databases()  # the scratch database is gone
