@@ -33,7 +33,7 @@ from components.borgmatic.config import BackupConfig
 from components.drill.config import DrillConfig
 from components.remote.command import digest
 from components.remote.pgpass import PgpassLine, pgpass_block
-from components.remote.shell import BARE_PATH, q, script
+from components.remote.shell import BARE_PATH, fail_traps, q, script
 from components.restore.plan import DEFAULT_LOCK_WAIT
 
 SH = Path(__file__).resolve().parent / "sh"
@@ -67,6 +67,7 @@ def drill_script(drill: DrillConfig, backup: BackupConfig) -> str:
     return script(
         SH,
         "pg-dr-drill.sh",
+        FAIL_TRAPS=fail_traps(),
         BARE_PATH=":".join(BARE_PATH),
         RESTORE=q(backup.resolved_restore_command_path),
         PSQL=q(posixpath.join(backup.pg_bin_dir, "psql")),

@@ -54,3 +54,10 @@ def script(directory: Path, name: str, **values: str) -> str:
 def snippet(directory: Path, name: str, **values: str) -> str:
     """A one-piece script fragment (a hook run inside another script), without its final newline."""
     return script(directory, name, **values).rstrip("\n")
+
+
+def fail_traps() -> str:
+    """The EXIT/HUP/INT/PIPE/TERM traps and ``fail`` shared by the delivered commands that keep a reason
+    (pg-dr-restore, pg-dr-drill): ``cleanup`` and ``reason`` are the includer's."""
+    lines = template(Path(__file__).resolve().parent / "sh" / "fail-traps.sh").splitlines(keepends=True)
+    return "".join(line for line in lines if not line.startswith("# ")).rstrip("\n")

@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.borgmatic.config import BackupConfig
-from components.remote.shell import BARE_PATH, q, script
+from components.remote.shell import BARE_PATH, fail_traps, q, script
 
 SH = Path(__file__).resolve().parent / "sh"
 OK_PREFIX = "pg-dr-restore: OK "
@@ -56,6 +56,7 @@ def restore_script(cfg: BackupConfig) -> str:
     return script(
         SH,
         "pg-dr-restore.sh",
+        FAIL_TRAPS=fail_traps(),
         BARE_PATH=":".join(BARE_PATH),
         BORG=q(cfg.borg_path),
         PG_BIN=q(cfg.pg_bin_dir.rstrip("/") or "/"),

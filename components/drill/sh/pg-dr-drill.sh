@@ -77,15 +77,7 @@ cleanup() {
   fi
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'reason="interrupted (HUP)"; exit 129' HUP
-trap 'reason="interrupted (INT)"; exit 130' INT
-trap 'reason="stopped (PIPE)"; exit 141' PIPE
-trap 'reason="killed (TERM)"; exit 143' TERM
-fail() {
-  reason=$*
-  exit 1
-}
+@FAIL_TRAPS@
 
 # one drill at a time on this host (the drill at `pulumi up` and the scheduled one): a directory holding
 # the holder's pid; a holder that is gone (SIGKILL) leaves a stale lock, taken over

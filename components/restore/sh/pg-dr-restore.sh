@@ -283,15 +283,7 @@ cleanup() {
   fi
   exit "$rc"
 }
-trap cleanup EXIT
-trap 'reason="interrupted (HUP)"; exit 129' HUP
-trap 'reason="interrupted (INT)"; exit 130' INT
-trap 'reason="stopped (PIPE)"; exit 141' PIPE
-trap 'reason="killed (TERM)"; exit 143' TERM
-fail() {
-  reason=$*
-  exit 1
-}
+@FAIL_TRAPS@
 # a SIGKILL runs no trap: a watchdog, started once the temporary database has a name, stops the children,
 # drops that database and removes the work directory when this shell is gone
 start_watchdog() {
