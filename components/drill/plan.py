@@ -72,7 +72,7 @@ def drill_script(drill: DrillConfig, backup: BackupConfig) -> str:
         RESTORE=q(backup.resolved_restore_command_path),
         PSQL=q(posixpath.join(backup.pg_bin_dir, "psql")),
         PGPASS=q(backup.resolved_pgpass_path),
-        LOCK=q(f"{state_dir(backup.home_dir)}/drill.lock"),
+        LOCK=q(f"{backup.state_dir}/drill.lock"),
         LOCK_WAIT=str(backup.lock_wait if backup.lock_wait is not None else DEFAULT_LOCK_WAIT),
         HOST=q(target.hostname),
         PORT=q(target.port),
