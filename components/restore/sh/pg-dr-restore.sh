@@ -99,7 +99,7 @@ while [ $# -gt 0 ]; do
         --list) list=1 ;;
         --replace) replace=1 ;;
         --no-roles) roles=0 ;;
-        *) help; exit 0 ;;
+        *) help; say 'OK {"help": true}'; exit 0 ;;
       esac
       shift
       continue
@@ -322,12 +322,6 @@ pgwait() {
   bg $!
   waitfor $!
 }
-# borg extract --stdout of the dump into the fifo $1, in the background (its pid: $borgpid)
-borg_stream() {
-  "$borg" extract --lock-wait "$lockwait" --stdout "$repo::$archive" "$apath" >"$1" 2>"$work/borg.err" </dev/null &
-  bg $!
-  borgpid=$!
-}
 
 # ------------------------------------------------------------------ borg
 b() {
@@ -382,23 +376,16 @@ if [ "$list" -eq 1 ]; then
   exit 0
 fi
 
-# ------------------------------------------------------------------ the archive and the dump
+# ------------------------------------------------------------------ the archive (while the target is checked)
+# one borg at a time until the restore's stream holds the repository's shared lock: borg processes that
+# take the lock at the same moment contend, and the waiting one sleeps --lock-wait/60 between tries
 if [ "$archive" = latest ]; then
-  archive_list
-  line=$(sort -t "$tab" -k 2,2 -k 1,1 "$work/archives" | tail -n 1)
-  [ -n "$line" ] || fail "repository $repository ($repo) holds no archive of pg-dr's ($glob)"
+  TZ=UTC "$borg" list --lock-wait "$lockwait" --glob-archives "$glob" --format "{archive}$tab{time:%Y-%m-%dT%H:%M:%SZ}{NL}" \
+    "$repo" >"$work/archives" 2>"$work/list.err" </dev/null &
 else
-  b list --format "{archive}$tab{time:%Y-%m-%dT%H:%M:%SZ}{NL}" "$repo" >"$work/archives" 2>"$work/err" \
-    || fail "borg list $repo failed: $(errors "$work/err")"
-  line=$(awk -F "$tab" -v a="$archive" '$1 == a { print; exit }' "$work/archives")
-  [ -n "$line" ] || fail "--archive: no archive '$archive' in repository $repository ($repo)"
+  TZ=UTC "$borg" list --lock-wait "$lockwait" --format "{archive}$tab{time:%Y-%m-%dT%H:%M:%SZ}{NL}" \
+    "$repo" >"$work/archives" 2>"$work/list.err" </dev/null &
 fi
-archive=$(printf '%s\n' "$line" | cut -f 1)
-atime=$(printf '%s\n' "$line" | cut -f 2)
-# in the background while the target is checked: the archive's contents. One borg at a time on the
-# repository: concurrent ones contend for its lock, and a waiting borg sleeps long between its tries
-TZ=UTC "$borg" list --lock-wait "$lockwait" --format "{type}$tab{size}$tab{path}{NL}" "$repo::$archive" \
-  >"$work/contents" 2>"$work/list.err" </dev/null &
 bg $!
 listpid=$!
 
@@ -433,64 +420,6 @@ if [ "$roles" -eq 1 ] && [ "$tcanrole" != t ]; then
   note "$tuser on $thost:$tport has neither SUPERUSER nor CREATEROLE: missing roles cannot be created (--no-roles restores without owners and grants)"
 fi
 
-waitfor "$listpid" || fail "borg list $repo::$archive failed: $(errors "$work/list.err")"
-kind=-
-[ "$format" != directory ] || kind=d
-dentry=$(entry "$work/contents" "$dumppath" "$kind")
-[ -n "$dentry" ] || fail "archive $archive holds no $format dump $dumppath"
-apath=$(printf '%s\n' "$dentry" | cut -f 3)
-if [ "$kind" = d ]; then
-  size=$(awk -F "$tab" -v p="$apath" 'index($3, p "/") == 1 { s += $2 } END { print s + 0 }' "$work/contents")
-else
-  size=$(printf '%s\n' "$dentry" | cut -f 2)
-fi
-rentry=$(entry "$work/contents" "$rolespath" -)
-rpath=$(printf '%s\n' "$rentry" | cut -f 3)
-# the stream path (one job): the dump's table of contents read now, while the temporary database is made
-schemapid=""
-if [ "$roles" -eq 1 ] && [ "$format" != directory ] && { [ "${jobs:-0}" = 1 ] || [ "$format" = tar ]; }; then
-  mkfifo "$work/schema.in" || fail "cannot make a fifo in $work"
-  borg_stream "$work/schema.in"
-  schemaborg=$borgpid
-  "$pg_restore" --schema-only --create -f "$work/schema.sql" <"$work/schema.in" >/dev/null 2>"$work/schema.err" &
-  bg $!
-  schemapid=$!
-fi
-if [ "$roles" -eq 1 ] && [ -z "$rpath" ]; then
-  note "archive $archive holds no roles file ($rolespath; archives made before pg-dr stored roles): the roles the dump names are taken from the dump alone"
-fi
-
-# jobs: --jobs, else this host's cores; at most the connections the target has free (less a margin)
-if [ -z "$jobs" ]; then
-  jobs=$(getconf _NPROCESSORS_ONLN 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 1)
-  case $jobs in "" | *[!0-9]*) jobs=1 ;; esac
-  [ "$jobs" -ge 1 ] || jobs=1
-fi
-if [ "$jobs" -gt 1 ] && [ "$((tslots - 2))" -lt "$jobs" ]; then
-  capped=$((tslots - 2))
-  [ "$capped" -ge 1 ] || capped=1
-  note "--jobs $jobs capped at $capped: the target has $tslots connections free"
-  jobs=$capped
-fi
-[ "$format" != tar ] || jobs=1 # pg_restore restores tar archives single-job
-
-# the path: a file (pg_restore --jobs needs one) when there is room for it, else streaming
-how=stream
-free=$(df -Pk "$work" 2>/dev/null | awk 'NR == 2 { print $4 }')
-case $free in "" | *[!0-9]*) free=0 ;; esac
-need=$(((size / 1024) + (size / 10240) + 10240)) # the dump, 10% and 10 MB to spare, in KB
-if [ "$format" = directory ]; then
-  [ "$free" -ge "$need" ] || fail "no room for the directory dump in $tmpbase ($((free / 1024)) MB free, $((need / 1024)) MB needed): use --tmpdir"
-  how=file
-elif [ "$jobs" -gt 1 ]; then
-  if [ "$free" -ge "$need" ]; then
-    how=file
-  else
-    note "no room for the dump in $tmpbase ($((free / 1024)) MB free, $((need / 1024)) MB needed): streaming it, single-job"
-    jobs=1
-  fi
-fi
-
 # ------------------------------------------------------------------ the temporary database
 tmpdb="pgdr_restore_$$_$(date +%s)"
 marker="pg-dr-restore temporary database (host $thishost pid $$): dropped if the restore fails"
@@ -508,19 +437,86 @@ while IFS= read -r stale; do
 done <"$work/stale"
 start_watchdog
 created=1
-printf '%s\n' 'CREATE DATABASE :"tmp" TEMPLATE template0;' "COMMENT ON DATABASE :\"tmp\" IS :'marker';" \
-  | pg "$maint" -v tmp="$tmpdb" -v marker="$marker" -f - >/dev/null 2>"$work/err" \
-  || fail "cannot create a database on $thost:$tport as $tuser (needs CREATEDB): $(errors "$work/err")"
-say "restoring $apath from $repository::$archive into $tdb on $thost:$tport (via $tmpdb; $how, $jobs jobs)"
+create_tmp() {
+  printf '%s\n' 'CREATE DATABASE :"tmp" TEMPLATE template0;' "COMMENT ON DATABASE :\"tmp\" IS :'marker';" \
+    | pg "$maint" -v tmp="$tmpdb" -v marker="$marker" -f - >/dev/null 2>"$work/err" \
+    || fail "cannot create a database on $thost:$tport as $tuser (needs CREATEDB): $(errors "$work/err")"
+}
+create_tmp
 
+# ------------------------------------------------------------------ the archive and the dump
+waitfor "$listpid" || fail "borg list $repo failed: $(errors "$work/list.err")"
+if [ "$archive" = latest ]; then
+  line=$(sort -t "$tab" -k 2,2 -k 1,1 "$work/archives" | tail -n 1)
+  [ -n "$line" ] || fail "repository $repository ($repo) holds no archive of pg-dr's ($glob)"
+else
+  line=$(awk -F "$tab" -v a="$archive" '$1 == a { print; exit }' "$work/archives")
+  [ -n "$line" ] || fail "--archive: no archive '$archive' in repository $repository ($repo)"
+fi
+archive=$(printf '%s\n' "$line" | cut -f 1)
+atime=$(printf '%s\n' "$line" | cut -f 2)
+# the dump and the roles file as borg patterns: their path, or any path ending in /path (borg < 1.4 keeps
+# borgmatic's runtime directory in front), so that no listing of the archive is needed before the stream
+regex() {
+  printf '%s' "$1" | sed -e 's/[][\\.^$*+?(){}|]/\\&/g'
+}
+dumpre="re:(^|/)$(regex "$dumppath")\$"
+rolesre="re:(^|/)$(regex "$rolespath")\$"
+apath=$dumppath
+
+# jobs: --jobs, else this host's cores; at most the connections the target has free (less a margin)
+if [ -z "$jobs" ]; then
+  jobs=$(getconf _NPROCESSORS_ONLN 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 1)
+  case $jobs in "" | *[!0-9]*) jobs=1 ;; esac
+  [ "$jobs" -ge 1 ] || jobs=1
+fi
+if [ "$jobs" -gt 1 ] && [ "$((tslots - 2))" -lt "$jobs" ]; then
+  capped=$((tslots - 2))
+  [ "$capped" -ge 1 ] || capped=1
+  note "--jobs $jobs capped at $capped: the target has $tslots connections free"
+  jobs=$capped
+fi
+[ "$format" != tar ] || jobs=1 # pg_restore restores tar archives single-job
+
+# the path. custom and tar dumps stream from borg into pg_restore, never written whole to disk; with
+# --jobs above 1 the data streams and the post-data (indexes, constraints, grants) is restored in
+# parallel from the dump's start (its table of contents) kept in a file. A directory dump is
+# extracted first, then restored with --jobs
+free=$(df -Pk "$work" 2>/dev/null | awk 'NR == 2 { print $4 }')
+case $free in "" | *[!0-9]*) free=0 ;; esac
+tockb=65536 # the dump's first 64 MB hold its table of contents (pg_restore -l checks it)
+if [ "$format" = directory ]; then
+  TZ=UTC "$borg" list --lock-wait "$lockwait" --format "{type}$tab{size}$tab{path}{NL}" "$repo::$archive" \
+    >"$work/contents" 2>"$work/list.err" </dev/null &
+  bg $!
+  waitfor $! || fail "borg list $repo::$archive failed: $(errors "$work/list.err")"
+  dentry=$(entry "$work/contents" "$dumppath" d)
+  [ -n "$dentry" ] || fail "archive $archive holds no $format dump $dumppath"
+  apath=$(printf '%s\n' "$dentry" | cut -f 3)
+  size=$(awk -F "$tab" -v p="$apath" 'index($3, p "/") == 1 { s += $2 } END { print s + 0 }' "$work/contents")
+  need=$(((size / 1024) + (size / 10240) + 10240)) # the dump, 10% and 10 MB to spare, in KB
+  [ "$free" -ge "$need" ] || fail "no room for the directory dump in $tmpbase ($((free / 1024)) MB free, $((need / 1024)) MB needed): use --tmpdir"
+  how=file
+elif [ "$jobs" -gt 1 ]; then
+  need=$((tockb + 10240))
+  if [ "$free" -ge "$need" ]; then
+    how=stream-parallel
+  else
+    note "no room for the dump's table of contents in $tmpbase ($((free / 1024)) MB free, $((need / 1024)) MB needed): streaming it, single-job"
+    jobs=1
+    how=stream
+  fi
+else
+  how=stream
+fi
+say "restoring $apath from $repository::$archive into $tdb on $thost:$tport (via $tmpdb; $how, $jobs jobs)"
 prepare_s=$(since "$started")
 
-# ------------------------------------------------------------------ phase: extract (file path)
-extract_start=$(now)
-mkfifo "$work/count.in" "$work/count.sql" || fail "cannot make fifos in $work"
-dumpfile="$work/dump"
+# ------------------------------------------------------------------ the readers of the dump
 # counting the dump's own rows: every COPY block's lines, per table (the table as pg_dump quotes it)
 counter() {
+  rm -f "$work/count.sql"
+  mkfifo "$work/count.sql" || fail "cannot make a fifo in $work"
   if [ -d "$1" ]; then
     "$pg_restore" --data-only -f "$work/count.sql" "$1" >/dev/null 2>"$work/count.err" &
   else # a fifo: read as a stream (pg_restore would open a named file twice)
@@ -536,51 +532,83 @@ counter() {
   bg $!
   awkpid=$!
 }
-if [ "$how" = file ]; then
-  if [ "$format" = directory ]; then
-    mkdir "$work/x"
-    (cd "$work/x" && exec "$borg" extract --lock-wait "$lockwait" "$repo::$archive" "$apath") >/dev/null 2>"$work/borg.err" </dev/null &
-    bg $!
-    waitfor $! || fail "borg extract $repository::$archive $apath failed: $(errors "$work/borg.err")"
-    dumpfile="$work/x/$apath"
-    counter "$dumpfile"
-  else
+# pg_restore into the temporary database, in the background (exec: its pid is pg_restore's own)
+into_tmp() {
+  exec "$pg_restore" --exit-on-error -w -h "$thost" -p "$tport" -U "$tuser" --dbname="$tmpdb" $noowner "$@"
+}
+noowner=""
+[ "$roles" -eq 1 ] || noowner="--no-owner --no-acl"
+# stream SECTIONS TOC PREFIX: one pass of the dump from borg through tee into pg_restore (SECTIONS: all,
+# data for pre-data and data, post for post-data), with the readers beside it: the row counter (not for
+# post), the table of contents when TOC is 1 (pg_restore stops reading after it), the dump's start kept in
+# a file when PREFIX is 1. tee ignores SIGPIPE: a reader that has what it needs stops, the others go on
+stream() {
+  rm -f "$work/borg.out" "$work/restore.in" "$work/count.in" "$work/toc.in" "$work/prefix.in"
+  mkfifo "$work/borg.out" "$work/restore.in" || fail "cannot make fifos in $work"
+  sections=$1
+  want_toc=$2
+  want_prefix=$3
+  set --
+  if [ "$sections" != post ]; then
+    mkfifo "$work/count.in" || fail "cannot make a fifo in $work"
     counter "$work/count.in"
-    mkfifo "$work/borg.out" || fail "cannot make a fifo in $work"
-    borg_stream "$work/borg.out"
-    tee "$work/count.in" <"$work/borg.out" >"$dumpfile" 2>"$work/tee.err" &
-    bg $!
-    teepid=$!
-    waitfor "$borgpid" || fail "borg extract $repository::$archive $apath failed: $(errors "$work/borg.err")"
-    waitfor "$teepid" || fail "cannot write the dump to $dumpfile (disk full?)"
+    set -- "$@" "$work/count.in"
   fi
-fi
-extract_s=$(since "$extract_start")
+  if [ "$want_toc" = 1 ]; then
+    mkfifo "$work/toc.in" || fail "cannot make a fifo in $work"
+    "$pg_restore" --schema-only --create -f "$work/schema.sql" <"$work/toc.in" >/dev/null 2>"$work/schema.err" &
+    bg $!
+    tocpid=$!
+    set -- "$@" "$work/toc.in"
+  fi
+  if [ "$want_prefix" = 1 ]; then
+    mkfifo "$work/prefix.in" || fail "cannot make a fifo in $work"
+    head -c "$((tockb * 1024))" <"$work/prefix.in" >"$work/prefix.out" 2>"$work/prefix.err" &
+    bg $!
+    prefixpid=$!
+    set -- "$@" "$work/prefix.in"
+  fi
+  case $sections in
+    all) into_tmp <"$work/restore.in" >/dev/null 2>"$work/restore.err" & ;;
+    data) into_tmp --section=pre-data --section=data <"$work/restore.in" >/dev/null 2>"$work/restore.err" & ;;
+    post) into_tmp --section=post-data <"$work/restore.in" >/dev/null 2>"$work/restore.err" & ;;
+  esac
+  bg $!
+  restorepid=$!
+  (
+    trap '' PIPE
+    exec tee "$@" <"$work/borg.out" >"$work/restore.in" 2>/dev/null
+  ) &
+  bg $!
+  teepid=$!
+  "$borg" extract --lock-wait "$lockwait" --stdout "$repo::$archive" "$dumpre" >"$work/borg.out" 2>"$work/borg.err" </dev/null &
+  bg $!
+  borgpid=$!
+}
+# the stream's end: pg_restore's status, with borg's own failure named first (a dump missing from the
+# archive reaches pg_restore as an empty stream)
+stream_end() {
+  waitfor "$restorepid"
+  rc=$?
+  if [ "$rc" -ne 0 ]; then
+    kill "$borgpid" "$teepid" 2>/dev/null || true
+  fi
+  if ! waitfor "$borgpid"; then
+    grep -q 'never matched' "$work/borg.err" 2>/dev/null \
+      && fail "archive $archive holds no $format dump $dumppath (borg extract: $(errors "$work/borg.err"))"
+    [ "$rc" -ne 0 ] || fail "borg extract --stdout $repository::$archive $dumppath failed: $(errors "$work/borg.err")"
+  fi
+  # tee's own status says nothing: it is 1 once a reader stopped early (what is lost shows in pg_restore's
+  # status and in the count of the dump's rows)
+  waitfor "$teepid" || true
+  return "$rc"
+}
 
-# ------------------------------------------------------------------ phase: roles
-roles_start=$(now)
-created_roles=""
-owner=""
-if [ "$roles" -eq 1 ]; then
-  if [ "$how" = file ]; then
-    "$pg_restore" --schema-only --create -f "$work/schema.sql" "$dumpfile" >/dev/null 2>"$work/err" &
-    bg $!
-    waitfor $! || fail "pg_restore cannot read the dump's schema: $(errors "$work/err")"
-  else
-    if [ -z "$schemapid" ]; then
-      mkfifo "$work/schema.in" || fail "cannot make a fifo in $work"
-      borg_stream "$work/schema.in"
-      schemaborg=$borgpid
-      "$pg_restore" --schema-only --create -f "$work/schema.sql" <"$work/schema.in" >/dev/null 2>"$work/schema.err" &
-      bg $!
-      schemapid=$!
-    fi
-    # pg_restore reads only the table of contents from a stream: borg's broken pipe after it is expected
-    waitfor "$schemapid" || fail "pg_restore cannot read the dump's schema: $(errors "$work/schema.err")"
-    kill "$schemaborg" 2>/dev/null || true
-    wait "$schemaborg" 2>/dev/null || true
-  fi
-  # the roles the dump names: owners (OWNER TO), grantees and grantors (GRANT/REVOKE), default privileges
+# ------------------------------------------------------------------ phase: roles (from the dump's schema)
+# the roles the dump names (owners, grantees) that the target lacks, created NOLOGIN without a password,
+# with the memberships the source's roles file holds; the database's owner, grants and settings kept for
+# the rename. Sets created_roles
+restore_roles() {
   awk '
     function idents(s,   out, q, c, i, cur) {
       cur = ""; q = 0
@@ -623,70 +651,116 @@ if [ "$roles" -eq 1 ]; then
         if ((k || plain) && index($0, w) == 1) { print "ALTER DATABASE :\"tmp\"" substr($0, length(w) - 4); next } } }
   ' "$work/schema.sql" >"$work/database.sql"
   : >"$work/roles.sql"
-  # every named role the target lacks: created NOLOGIN without a password; then the memberships the
-  # source's roles file holds between roles created here and roles the target has
   printf '%s\n' "SELECT string_agg(r, E'\n' ORDER BY r) FROM (SELECT DISTINCT (parse_ident(i))[1] AS r
       FROM regexp_split_to_table(:'named', E'\n') AS i WHERE i <> '') n
     WHERE r !~ '^pg_' AND NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r);" \
     | pg "$maint" -v named="$(cat "$work/named")" -f - >"$work/missing" 2>"$work/err" \
     || fail "cannot read the dump's role names against $thost:$tport: $(errors "$work/err")"
-  if [ -s "$work/missing" ] && [ -n "$(cat "$work/missing")" ]; then
-    cp "$work/missing" "$work/roles.created"
-    if [ -n "$rpath" ]; then # the source's roles file: the memberships of the roles created here
-      "$borg" extract --lock-wait "$lockwait" --stdout "$repo::$archive" "$rpath" >"$work/roles.sql" \
-        2>"$work/roles.err" </dev/null &
-      bg $!
-      waitfor $! || fail "borg extract $repository::$archive $rpath failed: $(errors "$work/roles.err")"
-    fi
-    printf '%s\n' "SELECT format('CREATE ROLE %I NOLOGIN;', r) FROM regexp_split_to_table(:'missing', E'\n') AS r
-        WHERE r <> '' \\gexec" \
-      "SELECT format('GRANT %I TO %I;', g.m[1], g.m[2]) FROM (SELECT regexp_match(l,
-          '^GRANT (\"(?:[^\"]|\"\")+\"|[a-z_][a-z0-9_\$]*) TO (\"(?:[^\"]|\"\")+\"|[a-z_][a-z0-9_\$]*)( WITH .*| GRANTED BY .*)?;\$') AS raw
-        FROM regexp_split_to_table(:'rolesfile', E'\n') AS l) x,
-        LATERAL (SELECT ARRAY[(parse_ident(x.raw[1]))[1], (parse_ident(x.raw[2]))[1]] AS m) g
-        WHERE x.raw IS NOT NULL AND g.m[2] = ANY (string_to_array(:'missing', E'\n'))
-          AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = g.m[1]) \\gexec" \
-      | pg "$maint" -v missing="$(cat "$work/missing")" -v rolesfile="$(cat "$work/roles.sql")" -f - >/dev/null 2>"$work/err" \
-      || fail "cannot create the roles the dump names ($(tr '\n' ' ' <"$work/missing" | sed -e 's/ $//')) on $thost:$tport as $tuser (needs CREATEROLE; or --no-roles): $(errors "$work/err")"
-    created_roles=$(cat "$work/missing")
-    say "created roles NOLOGIN without password: $(printf '%s\n' "$created_roles" | paste -s -d ' ' -)"
+  [ -s "$work/missing" ] && [ -n "$(cat "$work/missing")" ] || return 0
+  cp "$work/missing" "$work/roles.created"
+  # the source's roles file: the memberships of the roles created here. Beside the restore's own borg,
+  # which holds the repository's shared lock: a short lock wait, retried at once
+  "$borg" extract --lock-wait 30 --stdout "$repo::$archive" "$rolesre" >"$work/roles.sql" 2>"$work/roles.err" </dev/null &
+  bg $!
+  if ! waitfor $!; then
+    grep -q 'never matched' "$work/roles.err" \
+      || fail "borg extract $repository::$archive $rolespath failed: $(errors "$work/roles.err")"
+    note "archive $archive holds no roles file ($rolespath; archives made before pg-dr stored roles): the roles the dump names are created without their memberships"
   fi
-fi
-roles_s=$(since "$roles_start")
+  printf '%s\n' "SELECT format('CREATE ROLE %I NOLOGIN;', r) FROM regexp_split_to_table(:'missing', E'\n') AS r
+      WHERE r <> '' \\gexec" \
+    "SELECT format('GRANT %I TO %I;', g.m[1], g.m[2]) FROM (SELECT regexp_match(l,
+        '^GRANT (\"(?:[^\"]|\"\")+\"|[a-z_][a-z0-9_\$]*) TO (\"(?:[^\"]|\"\")+\"|[a-z_][a-z0-9_\$]*)( WITH .*| GRANTED BY .*)?;\$') AS raw
+      FROM regexp_split_to_table(:'rolesfile', E'\n') AS l) x,
+      LATERAL (SELECT ARRAY[(parse_ident(x.raw[1]))[1], (parse_ident(x.raw[2]))[1]] AS m) g
+      WHERE x.raw IS NOT NULL AND g.m[2] = ANY (string_to_array(:'missing', E'\n'))
+        AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = g.m[1]) \\gexec" \
+    | pg "$maint" -v missing="$(cat "$work/missing")" -v rolesfile="$(cat "$work/roles.sql")" -f - >/dev/null 2>"$work/err" \
+    || fail "cannot create the roles the dump names ($(tr '\n' ' ' <"$work/missing" | sed -e 's/ $//')) on $thost:$tport as $tuser (needs CREATEROLE; or --no-roles): $(errors "$work/err")"
+  created_roles=$(cat "$work/missing")
+  say "created roles NOLOGIN without password: $(printf '%s\n' "$created_roles" | paste -s -d ' ' -)"
+}
 
 # ------------------------------------------------------------------ phase: restore
+created_roles=""
+owner=""
+tocpid=""
+prefixpid=""
+roles_s=0
+extract_s=0
 restore_start=$(now)
-set -- --exit-on-error -w -h "$thost" -p "$tport" -U "$tuser" --dbname="$tmpdb"
-[ "$roles" -eq 1 ] || set -- "$@" --no-owner --no-acl
 if [ "$how" = file ]; then
-  "$pg_restore" "$@" --jobs="$jobs" "$dumpfile" >/dev/null 2>"$work/restore.err" &
+  # a directory dump: extracted, its schema read, the roles made, then pg_restore --jobs
+  mkdir "$work/x"
+  (cd "$work/x" && exec "$borg" extract --lock-wait "$lockwait" "$repo::$archive" "$apath") >/dev/null 2>"$work/borg.err" </dev/null &
+  bg $!
+  waitfor $! || fail "borg extract $repository::$archive $apath failed: $(errors "$work/borg.err")"
+  dumpfile="$work/x/$apath"
+  counter "$dumpfile"
+  extract_s=$(since "$restore_start")
+  if [ "$roles" -eq 1 ]; then
+    roles_start=$(now)
+    "$pg_restore" --schema-only --create -f "$work/schema.sql" "$dumpfile" >/dev/null 2>"$work/err" &
+    bg $!
+    waitfor $! || fail "pg_restore cannot read the dump's schema: $(errors "$work/err")"
+    restore_roles
+    roles_s=$(since "$roles_start")
+  fi
+  restore_start=$(now)
+  into_tmp --jobs="$jobs" "$dumpfile" >/dev/null 2>"$work/restore.err" &
   bg $!
   waitfor $! || fail "pg_restore into $tmpdb failed: $(errors "$work/restore.err")"
 else
-  counter "$work/count.in"
-  mkfifo "$work/restore.in" || fail "cannot make a fifo in $work"
-  "$pg_restore" "$@" <"$work/restore.in" >/dev/null 2>"$work/restore.err" &
-  bg $!
-  restorepid=$!
-  mkfifo "$work/borg.out" || fail "cannot make a fifo in $work"
-  borg_stream "$work/borg.out"
-  tee "$work/count.in" <"$work/borg.out" >"$work/restore.in" 2>/dev/null &
-  bg $!
-  teepid=$!
-  waitfor "$restorepid" || fail "pg_restore into $tmpdb failed: $(errors "$work/restore.err") $(errors "$work/borg.err")"
-  waitfor "$borgpid" || fail "borg extract --stdout $repository::$archive $apath failed: $(errors "$work/borg.err")"
-  waitfor "$teepid" || fail "the stream from borg to pg_restore broke"
+  # the stream. pg_restore starts at once; the table of contents, read beside it, names the roles the
+  # target lacks, created while the data loads (grants come last). A role missing at the start fails the
+  # first statement that names it: the restore then starts over once, into a new temporary database
+  sections=all
+  [ "$how" = stream ] || sections=data
+  stream "$sections" "$roles" "$([ "$how" = stream-parallel ] && echo 1 || echo 0)"
+  if [ "$roles" -eq 1 ]; then
+    waitfor "$tocpid" || {
+      stream_end || fail "pg_restore cannot read the dump: $(errors "$work/restore.err")"
+      fail "pg_restore cannot read the dump's schema: $(errors "$work/schema.err")"
+    }
+    roles_start=$(now)
+    restore_roles
+    roles_s=$(since "$roles_start")
+  fi
+  if ! stream_end; then
+    [ -n "$created_roles" ] || fail "pg_restore into $tmpdb failed: $(errors "$work/restore.err")"
+    note "the restore began before the roles it names existed: restarting it into a new temporary database"
+    for p in $tocpid $prefixpid $countpid $awkpid; do
+      waitfor "$p" 2>/dev/null || true
+    done
+    drop_tmp || fail "could not drop the temporary database $tmpdb on $thost:$tport: $(errors "$work/drop.err")"
+    create_tmp
+    stream "$sections" 0 "$([ "$how" = stream-parallel ] && echo 1 || echo 0)"
+    stream_end || fail "pg_restore into $tmpdb failed: $(errors "$work/restore.err")"
+  fi
+  if [ "$how" = stream-parallel ]; then
+    # the post-data from the dump's start, with --jobs; a table of contents larger than that start is
+    # read from a second stream instead, single-job
+    if waitfor "$prefixpid" && "$pg_restore" -l "$work/prefix.out" >/dev/null 2>&1; then
+      into_tmp --section=post-data --jobs="$jobs" "$work/prefix.out" >/dev/null 2>"$work/restore.err" &
+      bg $!
+      waitfor $! || fail "pg_restore into $tmpdb failed: $(errors "$work/restore.err")"
+    else
+      note "the dump's table of contents is larger than $((tockb / 1024)) MB: its post-data (indexes, constraints, grants) is restored single-job from a second stream"
+      stream post 0 0
+      stream_end || fail "pg_restore into $tmpdb failed: $(errors "$work/restore.err")"
+    fi
+  fi
 fi
 restore_s=$(since "$restore_start")
-rm -f "$work/dump"
+rm -rf "$work/x" "$work/prefix.out"
 
-# ------------------------------------------------------------------ phase: analyze
+# ------------------------------------------------------------------ phases: analyze, and verify beside it
 analyze_start=$(now)
 printf '%s\n' 'ANALYZE;' >"$work/analyze.sql"
-pgwait "$work/analyze.sql" "$tmpdb" 2>"$work/err" || fail "ANALYZE of $tmpdb failed: $(errors "$work/err")"
-analyze_s=$(since "$analyze_start")
-
-# ------------------------------------------------------------------ phase: verify
+PGCONNECT_TIMEOUT=30 "$psql" -X -q -A -t -w -v ON_ERROR_STOP=1 -h "$thost" -p "$tport" -U "$tuser" -d "$tmpdb" \
+  -f - <"$work/analyze.sql" >/dev/null 2>"$work/analyze.err" &
+bg $!
+analyzepid=$!
 verify_start=$(now)
 waitfor "$countpid" || fail "pg_restore cannot read the dump's data to count it: $(errors "$work/count.err")"
 waitfor "$awkpid" || fail "counting the dump's rows failed"
@@ -726,19 +800,19 @@ if [ -s "$work/diff" ]; then
 fi
 counts=$(awk -F "$tab" '$1 == "R" { print $2 }' "$work/verify")
 verify_s=$(since "$verify_start")
+waitfor "$analyzepid" || fail "ANALYZE of $tmpdb failed: $(errors "$work/analyze.err")"
+analyze_s=$(since "$analyze_start")
 
 # ------------------------------------------------------------------ into place: rename to the target
 rename_start=$(now)
-if [ -n "$owner" ]; then
-  printf '%s\n' "ALTER DATABASE :\"tmp\" OWNER TO $owner;" | pg "$maint" -v tmp="$tmpdb" -f - >/dev/null 2>"$work/err" \
-    || fail "cannot give $tmpdb to the dump's database owner $owner: $(errors "$work/err")"
-fi
-if [ -s "$work/database.sql" ]; then
-  pgwait "$work/database.sql" "$maint" -v tmp="$tmpdb" >/dev/null 2>"$work/err" \
-    || fail "cannot apply the dump's database grants and settings to $tmpdb: $(errors "$work/err")"
-fi
-texists=$(printf '%s\n' "SELECT count(*) FROM pg_database WHERE datname = :'tdb' AND NOT datistemplate;" \
-  | pg "$maint" -v tdb="$tdb" -f - 2>"$work/err") || fail "cannot query $maint on $thost:$tport: $(errors "$work/err")"
+# the dump's database owner, grants and settings onto the temporary database; whether the target exists
+{
+  [ -z "$owner" ] || printf '%s\n' "ALTER DATABASE :\"tmp\" OWNER TO $owner;"
+  cat "$work/database.sql" 2>/dev/null
+  printf '%s\n' "SELECT count(*) FROM pg_database WHERE datname = :'tdb' AND NOT datistemplate;"
+} >"$work/owner.sql"
+texists=$(pgwait "$work/owner.sql" "$maint" -v tmp="$tmpdb" -v tdb="$tdb" 2>"$work/err") \
+  || fail "cannot give $tmpdb the dump's database owner${owner:+ $owner}, grants and settings on $thost:$tport: $(errors "$work/err")"
 if [ "$texists" != 0 ]; then
   held=$(occupied) || fail "cannot inspect the target database $tdb on $thost:$tport: $(errors "$work/err")"
   if [ -n "$held" ] && [ "$replace" -eq 0 ]; then

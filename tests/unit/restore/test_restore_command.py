@@ -112,9 +112,13 @@ def test_the_nightly_run_stores_each_servers_roles_in_the_archive() -> None:
     assert "password" not in brew.lower().replace("no-role-passwords", "")
 
 
-def test_help_is_usage_and_exit_0(command: Path) -> None:
-    proc = subprocess.run(["dash", str(command), "--help"], capture_output=True, text=True)
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_help_is_usage_ending_in_the_ok_line_and_exit_0(command: Path, shell: list[str]) -> None:
+    if shutil.which(shell[0]) is None:
+        pytest.skip(f"{shell[0]} not installed")
+    proc = subprocess.run([*shell, str(command), "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("pg-dr-restore --list [--repository LABEL]\n")
+    assert proc.stdout.endswith('\npg-dr-restore: OK {"help": true}\n')  # the last line is always the verdict
 
 
 def test_its_text_parses_under_every_shell(command: Path) -> None:
