@@ -309,6 +309,21 @@ def test_a_whole_restore_runs_under_bash_in_posix_mode(host: Host) -> None:
     assert k8s.scalar("SELECT pg_has_role('We ird', 'reader', 'MEMBER')") == "t"
 
 
+def test_no_roles_restores_everything_owned_by_the_target_user(host: Host) -> None:
+    """``--no-roles`` (a target where the user cannot create roles): ``--no-owner --no-acl``, in parallel too."""
+    k8s = host.k8s
+    args = host.into_k8s("--target-database", "miniflux_noroles", "--no-roles", "--jobs", "2")
+    proc, result = host.restore("--database", "miniflux", *args)
+    assert proc.returncode == 0 and result is not None, proc.stdout + proc.stderr
+    assert (result["roles"], result["rolesCreated"], result["path"]) == (False, [], "stream-parallel")
+    assert result["counts"] == result["dumpCounts"] == miniflux.RUNBOOK_COUNTS
+    owned = """SELECT DISTINCT pg_get_userbyid(c.relowner), c.relacl IS NULL FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'"""
+    assert k8s.rows(owned, db="miniflux_noroles") == [["eblume", "t"]]
+    assert k8s.scalar("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'miniflux_noroles'") == "eblume"
+    k8s.drop_database("miniflux_noroles")
+
+
 def test_an_archive_without_the_dump_is_named(host: Host) -> None:
     _forge(host, "pg-dr-zz-nodump-9999", b"not a dump", name_in_archive="other")
     try:
