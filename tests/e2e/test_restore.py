@@ -42,6 +42,7 @@ from tests.support import miniflux
 from tests.support.backup_host import BORG, init_repository
 from tests.support.cnpg_sql import borgmatic_role_sql
 from tests.support.postgres import PostgresServer
+from tests.support.signals import default_signals
 from tests.support.sshd import Engine, SshServer
 from tests.support.tools import missing, require_borg, require_postgres, require_sshd
 
@@ -474,7 +475,7 @@ def test_a_kill_at_every_phase_leaves_no_partial_target_and_no_temp_file(
         env = {"PATH": "/usr/bin:/bin", "HOME": str(server.home), "TMPDIR": str(temp)}
         proc = subprocess.Popen(
             [str(command), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=default_signals,
         )  # fmt: skip
         deadline = time.monotonic() + 60
         while not (stand_ins / "reached").exists():

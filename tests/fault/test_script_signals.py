@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from tests.fault import harness
+from tests.support.signals import default_signals
 
 
 def _start(script: str, tmp: Path) -> subprocess.Popen[bytes]:
@@ -21,6 +22,7 @@ def _start(script: str, tmp: Path) -> subprocess.Popen[bytes]:
         stderr=subprocess.PIPE,
         env={"PATH": "/usr/bin:/bin", "TMPDIR": str(tmp)},
         start_new_session=True,
+        preexec_fn=default_signals,
     )
 
 

@@ -15,6 +15,7 @@ from components.borgmatic.plan import PGPASS_BEGIN, PGPASS_END
 from components.remote import delivery
 from tests.fault import harness
 from tests.fault.harness import block, deliver_block, files_holding, framed, leftovers
+from tests.support.signals import default_signals
 
 SECRET = b"s3cret-killed-pw"
 
@@ -26,11 +27,6 @@ def _wait_until(condition: Callable[[], object], timeout: float = 10) -> None:
         time.sleep(0.01)
 
 
-def _default_signals() -> None:
-    for sig in (signal.SIGINT, signal.SIGQUIT):
-        signal.signal(sig, signal.SIG_DFL)
-
-
 def _start_partial(target: Path) -> subprocess.Popen[bytes]:
     """A pgpass delivery whose stdin stops mid-block and stays open (a stalled SSH connection)."""
     script = delivery.deliver_pgpass(str(target), PGPASS_BEGIN, PGPASS_END)
@@ -40,9 +36,8 @@ def _start_partial(target: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
-        # as sshd starts it: default signal actions. A background job of a non-interactive shell (a CI
-        # runner's `cmd &`) inherits SIGINT ignored, and a shell cannot trap a signal ignored on entry.
-        preexec_fn=_default_signals,
+        # as sshd starts it: default signal actions (a shell cannot trap a signal ignored on entry)
+        preexec_fn=default_signals,
     )
     assert proc.stdin is not None
     proc.stdin.write(framed(block(SECRET.decode()))[:-5])
