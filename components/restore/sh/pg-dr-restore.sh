@@ -804,6 +804,19 @@ waitfor "$analyzepid" || fail "ANALYZE of $tmpdb failed: $(errors "$work/analyze
 analyze_s=$(since "$analyze_start")
 
 # ------------------------------------------------------------------ into place: rename to the target
+# until_left SQL WHAT [psql arguments]: the SQL file in the maintenance database, retried for 10 s while
+# another session is still leaving the database it drops or renames; else fail with WHAT and the error
+until_left() {
+  file=$1
+  what=$2
+  shift 2
+  tries=0
+  until pgwait "$file" "$maint" "$@" >/dev/null 2>"$work/err"; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 10 ] && grep -q 'being accessed by other users' "$work/err" || fail "$what: $(errors "$work/err")"
+    sleep 1
+  done
+}
 rename_start=$(now)
 # the dump's database owner, grants and settings onto the temporary database; whether the target exists
 {
@@ -818,23 +831,12 @@ if [ "$texists" != 0 ]; then
   if [ -n "$held" ] && [ "$replace" -eq 0 ]; then
     fail "target database $tdb on $thost:$tport holds $held since the restore began: refusing to restore over it"
   fi
-  tries=0
-  until printf '%s\n' 'DROP DATABASE :"tdb";' | pg "$maint" -v tdb="$tdb" -f - >/dev/null 2>"$work/err"; do
-    tries=$((tries + 1))
-    [ "$tries" -lt 10 ] && grep -q 'being accessed by other users' "$work/err" \
-      || fail "cannot drop the target database $tdb on $thost:$tport to replace it: $(errors "$work/err")"
-    sleep 1
-  done
+  printf '%s\n' 'DROP DATABASE :"tdb";' >"$work/drop-target.sql"
+  until_left "$work/drop-target.sql" "cannot drop the target database $tdb on $thost:$tport to replace it" -v tdb="$tdb"
 fi
-tries=0
 printf '%s\n' 'ALTER DATABASE :"tmp" RENAME TO :"tdb";' \
   "COMMENT ON DATABASE :\"tdb\" IS $([ -n "$comment" ] && printf '%s' ":'comment'" || printf NULL);" >"$work/rename.sql"
-until pgwait "$work/rename.sql" "$maint" -v tmp="$tmpdb" -v tdb="$tdb" -v comment="$comment" >/dev/null 2>"$work/err"; do
-  tries=$((tries + 1))
-  [ "$tries" -lt 10 ] && grep -q 'being accessed by other users' "$work/err" \
-    || fail "cannot rename $tmpdb to $tdb on $thost:$tport: $(errors "$work/err")"
-  sleep 1
-done
+until_left "$work/rename.sql" "cannot rename $tmpdb to $tdb on $thost:$tport" -v tmp="$tmpdb" -v tdb="$tdb" -v comment="$comment"
 renamed=1
 rename_s=$(since "$rename_start")
 total_s=$(since "$started")
