@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from components.borgmatic.config import BackupConfig
-from components.remote.shell import BARE_PATH, fail_traps, q, script
+from components.remote.shell import BARE_PATH, fail_traps, q, script, template
 
 SH = Path(__file__).resolve().parent / "sh"
 OK_PREFIX = "pg-dr-restore: OK "
@@ -41,6 +41,11 @@ def _lines(rows: list[list[str]]) -> str:
     return "\n".join("\t".join(row) for row in rows)
 
 
+def awk_program(path: Path) -> str:
+    """An awk program file as one shell word's text: its code, without its comment lines."""
+    return "\n".join(line for line in template(path).splitlines() if not line.lstrip().startswith("#")) + "\n"
+
+
 def restore_script(cfg: BackupConfig) -> str:
     """The ``pg-dr-restore`` file for this backup host."""
     repositories = _lines([[r.label, r.path.rstrip("/") or "/"] for r in cfg.repositories])
@@ -57,6 +62,7 @@ def restore_script(cfg: BackupConfig) -> str:
         SH,
         "pg-dr-restore.sh",
         FAIL_TRAPS=fail_traps(),
+        DEAL_ROWS=q(awk_program(SH / "deal-rows.awk")),
         BARE_PATH=":".join(BARE_PATH),
         BORG=q(cfg.borg_path),
         PG_BIN=q(cfg.pg_bin_dir.rstrip("/") or "/"),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -416,6 +417,7 @@ case "$phase:$*" in
   extract:extract*postgresql_databases*) touch {dir}/reached; exec sleep 30 ;;
   roles:*--schema-only*) touch {dir}/reached; exec sleep 30 ;;
   restore:*--dbname=*) touch {dir}/reached; exec sleep 30 ;;
+  fail-a-session:*--section=pre-data*) sleep 2 ;; # the roles are made first: the pre-data goes in
 esac
 exec {real} "$@"
 """
@@ -428,6 +430,9 @@ case $phase in
   analyze) grep -q -x 'ANALYZE;' "$f" && {{ rm -f "$f"; touch {dir}/reached; exec sleep 30; }} ;;
   verify) grep -q -e '-- pg-dr-restore: verify' "$f" && {{ rm -f "$f"; touch {dir}/reached; exec sleep 30; }} ;;
   rename) grep -q -e 'RENAME TO' "$f" && {{ rm -f "$f"; touch {dir}/reached; exec sleep 30; }} ;;
+  load) grep -q -e ' FROM stdin;$' "$f" && {{ rm -f "$f"; touch {dir}/reached; exec sleep 30; }} ;;
+  fail-a-session) grep -q -e ' FROM stdin;$' "$f" && mkdir {dir}/failed 2>/dev/null \
+    && {{ rm -f "$f"; echo 'ERROR:  a session fails (injected)' >&2; exit 3; }} ;;
 esac
 exec 3<"$f"
 rm -f "$f"
@@ -446,7 +451,7 @@ def _stand_ins(directory: Path, pg_bin: Path) -> None:
         path.chmod(0o755)
 
 
-@pytest.mark.parametrize("phase", ["extract", "roles", "restore", "analyze", "verify", "rename"])
+@pytest.mark.parametrize("phase", ["extract", "roles", "restore", "load", "analyze", "verify", "rename"])
 def test_a_kill_at_every_phase_leaves_no_partial_target_and_no_temp_file(
     host: Host, tmp_path: Path, phase: str
 ) -> None:
@@ -468,7 +473,7 @@ def test_a_kill_at_every_phase_leaves_no_partial_target_and_no_temp_file(
     k8s.sql('DROP ROLE IF EXISTS "We ird"')
     roles_before = k8s.scalar("SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles")
     # TERM and KILL to the command; at the restore, also HUP to its process group (a dropped SSH session)
-    for how in (signal.SIGTERM, signal.SIGKILL, *([signal.SIGHUP] if phase == "restore" else [])):
+    for how in (signal.SIGTERM, signal.SIGKILL, *([signal.SIGHUP] if phase in ("restore", "load") else [])):
         (stand_ins / "reached").unlink(missing_ok=True)
         target = f"killed_{phase}"
         args = ["--database", "miniflux", *host.into_k8s("--target-database", target, "--jobs", "2")]
@@ -503,6 +508,43 @@ def test_a_kill_at_every_phase_leaves_no_partial_target_and_no_temp_file(
         assert not [d for d in k8s.databases() if d.startswith("pgdr_restore_") or d == target], (how, out, err)
         assert not list(temp.iterdir()), how
         assert k8s.scalar("SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles") == roles_before
+
+
+def test_a_session_that_fails_while_the_data_loads_is_named_and_nothing_is_left(
+    host: Host, tmp_path: Path
+) -> None:
+    """With --jobs 2 the data is dealt out to two psql sessions; one failing (here: the first to get a COPY)
+    fails the restore at once, named, with no restart (the pre-data, which names the roles, went in: only
+    its failure means a role was missing), and leaves no temporary database, created role or work file."""
+    k8s = host.k8s
+    stand_ins = tmp_path / "bin"
+    stand_ins.mkdir()
+    _stand_ins(stand_ins, host.brew.bin_dir)
+    (stand_ins / "phase").write_text("fail-a-session")
+    backup = dict(host.config["pg-dr:backup"], borgPath=str(stand_ins / "borg"), pgBinDir=str(stand_ins))
+    backup["databases"] = [{k: v for k, v in db.items() if k != "password"} for db in backup["databases"]]
+    command = tmp_path / "pg-dr-restore"
+    command.write_text(restore_script(BackupConfig.model_validate(backup)))
+    command.chmod(0o755)
+    # a role the dump names is missing: created by the restore (before its pre-data, which waits here), and
+    # dropped again when it fails
+    k8s.sql('DROP ROLE IF EXISTS "We ird"')
+    roles_before = k8s.scalar("SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    args = ["--database", "miniflux", *host.into_k8s("--target-database", "half", "--jobs", "2")]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(host.server.home), "TMPDIR": str(temp)}
+    proc = subprocess.run([str(command), *args], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    last = proc.stdout.rstrip("\n").rsplit("\n", 1)[-1]
+    assert re.match(r"pg-dr-restore: FAILED pg_restore into pgdr_restore_\S+ failed: session [12] of 2: ERROR: "
+                    r" a session fails \(injected\); nothing restored: ", last), last  # fmt: skip
+    assert last.endswith("the target is unchanged") and "restarting" not in proc.stderr, proc.stderr
+    assert 'created roles NOLOGIN without password: We ird' in proc.stdout
+    assert (stand_ins / "failed").is_dir()
+    assert "half" not in k8s.databases() and not [d for d in k8s.databases() if d.startswith("pgdr_restore_")]
+    assert k8s.scalar("SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles") == roles_before
+    assert not list(temp.iterdir())
 
 
 LOSE_A_ROW = """#!/bin/sh

@@ -513,7 +513,8 @@ say "restoring $apath from $repository::$archive into $tdb on $thost:$tport (via
 prepare_s=$(since "$started")
 
 # ------------------------------------------------------------------ the readers of the dump
-# counting the dump's own rows: every COPY block's lines, per table (the table as pg_dump quotes it)
+# the dump's data as SQL (pg_restore -f), read by the awk program of deal-rows.awk: its rows counted per
+# table and, with SINKS above 0, dealt out to that many sessions (fifos sink.1 ...). counter SOURCE [SINKS]
 counter() {
   rm -f "$work/count.sql"
   mkfifo "$work/count.sql" || fail "cannot make a fifo in $work"
@@ -524,13 +525,22 @@ counter() {
   fi
   bg $!
   countpid=$!
-  awk '
-    copy && $0 == "\\." { printf "%s\t%d\n", table, n; copy = 0; next }
-    copy { n++; next }
-    /^COPY .* FROM stdin;$/ { s = substr($0, 6); i = index(s, " ("); if (i == 0) i = index(s, " FROM stdin;");
-      table = substr(s, 1, i - 1); n = 0; copy = 1 }' <"$work/count.sql" >"$work/dumpcounts" 2>"$work/awk.err" &
+  awk -v n="${2:-0}" -v dir="$work" @DEAL_ROWS@ <"$work/count.sql" >"$work/dumpcounts" 2>"$work/awk.err" &
   bg $!
   awkpid=$!
+}
+# the sessions the data is dealt out to (split): psql on each fifo, opened before it connects (a session
+# that fails ends the fifo's reader: the dealing stops and its error is named)
+sinks() {
+  sinkpids=""
+  i=1
+  while [ "$i" -le "$jobs" ]; do
+    PGCONNECT_TIMEOUT=30 "$psql" -X -q -w -v ON_ERROR_STOP=1 -h "$thost" -p "$tport" -U "$tuser" -d "$tmpdb" \
+      -f - <"$work/sink.$i" >/dev/null 2>"$work/sink.$i.err" &
+    bg $!
+    sinkpids="$sinkpids $!"
+    i=$((i + 1))
+  done
 }
 # pg_restore into the temporary database, in the background (exec: its pid is pg_restore's own)
 into_tmp() {
@@ -538,20 +548,31 @@ into_tmp() {
 }
 noowner=""
 [ "$roles" -eq 1 ] || noowner="--no-owner --no-acl"
-# stream SECTIONS TOC PREFIX: one pass of the dump from borg through tee into pg_restore (SECTIONS: all,
-# data for pre-data and data, post for post-data), with the readers beside it: the row counter (not for
-# post), the table of contents when TOC is 1 (pg_restore stops reading after it), the dump's start kept in
-# a file when PREFIX is 1. tee ignores SIGPIPE: a reader that has what it needs stops, the others go on
+# stream SECTIONS TOC PREFIX: one pass of the dump from borg through tee into pg_restore (SECTIONS: all;
+# split for the pre-data, then the data dealt out to --jobs sessions; post for post-data), with the readers
+# beside it: the row counter (not for post), the table of contents when TOC is 1 (pg_restore stops reading
+# after it), the dump's start kept in a file when PREFIX is 1. tee ignores SIGPIPE: a reader that has what
+# it needs stops, the others go on
 stream() {
-  rm -f "$work/borg.out" "$work/restore.in" "$work/count.in" "$work/toc.in" "$work/prefix.in"
+  rm -f "$work/borg.out" "$work/restore.in" "$work/count.in" "$work/toc.in" "$work/prefix.in" "$work"/sink.*
   mkfifo "$work/borg.out" "$work/restore.in" || fail "cannot make fifos in $work"
   sections=$1
   want_toc=$2
   want_prefix=$3
   set --
   if [ "$sections" != post ]; then
+    counted=0
     mkfifo "$work/count.in" || fail "cannot make a fifo in $work"
-    counter "$work/count.in"
+    if [ "$sections" = split ]; then
+      i=1
+      while [ "$i" -le "$jobs" ]; do
+        mkfifo "$work/sink.$i" || fail "cannot make a fifo in $work"
+        i=$((i + 1))
+      done
+      counter "$work/count.in" "$jobs"
+    else
+      counter "$work/count.in"
+    fi
     set -- "$@" "$work/count.in"
   fi
   if [ "$want_toc" = 1 ]; then
@@ -570,7 +591,7 @@ stream() {
   fi
   case $sections in
     all) into_tmp <"$work/restore.in" >/dev/null 2>"$work/restore.err" & ;;
-    data) into_tmp --section=pre-data --section=data <"$work/restore.in" >/dev/null 2>"$work/restore.err" & ;;
+    split) into_tmp --section=pre-data <"$work/restore.in" >/dev/null 2>"$work/restore.err" & ;;
     post) into_tmp --section=post-data <"$work/restore.in" >/dev/null 2>"$work/restore.err" & ;;
   esac
   bg $!
@@ -590,6 +611,32 @@ stream() {
 stream_end() {
   waitfor "$restorepid"
   rc=$?
+  if [ "$rc" -eq 0 ] && [ "$sections" = split ]; then
+    # the pre-data is in: the sessions take the data; the first failure is the restore's error (a session
+    # that stops ends the dealing, and a dump that ends early ends every session's input)
+    sinks
+    loadfailed=1
+    i=0
+    for p in $sinkpids; do
+      i=$((i + 1))
+      waitfor "$p" && continue
+      [ "$rc" -ne 0 ] || sed -e "s/^/session $i of $jobs: /" "$work/sink.$i.err" >"$work/restore.err"
+      rc=1
+    done
+    if [ "$rc" -eq 0 ] && ! waitfor "$countpid"; then
+      rc=1
+      sed -e 's/^/reading the dump'"'"'s data: /' "$work/count.err" >"$work/restore.err"
+    fi
+    if [ "$rc" -eq 0 ] && ! waitfor "$awkpid"; then
+      rc=1
+      sed -e 's/^/dealing out the dump'"'"'s data: /' "$work/awk.err" >"$work/restore.err"
+    fi
+    [ "$rc" -ne 0 ] || loadfailed=0
+    counted=1
+  fi
+  if [ "$rc" -ne 0 ] && [ "$sections" = split ]; then
+    kill "$countpid" "$awkpid" 2>/dev/null || true
+  fi
   if [ "$rc" -ne 0 ]; then
     kill "$borgpid" "$teepid" 2>/dev/null || true
   fi
@@ -684,6 +731,7 @@ restore_roles() {
 # ------------------------------------------------------------------ phase: restore
 created_roles=""
 owner=""
+counted=0
 tocpid=""
 prefixpid=""
 roles_s=0
@@ -715,7 +763,7 @@ else
   # target lacks, created while the data loads (grants come last). A role missing at the start fails the
   # first statement that names it: the restore then starts over once, into a new temporary database
   sections=all
-  [ "$how" = stream ] || sections=data
+  [ "$how" = stream ] || sections=split
   stream "$sections" "$roles" "$([ "$how" = stream-parallel ] && echo 1 || echo 0)"
   if [ "$roles" -eq 1 ]; then
     waitfor "$tocpid" || {
@@ -726,8 +774,10 @@ else
     restore_roles
     roles_s=$(since "$roles_start")
   fi
+  loadfailed=0
   if ! stream_end; then
-    [ -n "$created_roles" ] || fail "pg_restore into $tmpdb failed: $(errors "$work/restore.err")"
+    # a role missing fails the pre-data at once; the data's sessions start only after it
+    [ -n "$created_roles" ] && [ "$loadfailed" -eq 0 ] || fail "pg_restore into $tmpdb failed: $(errors "$work/restore.err")"
     note "the restore began before the roles it names existed: restarting it into a new temporary database"
     for p in $tocpid $prefixpid $countpid $awkpid; do
       waitfor "$p" 2>/dev/null || true
@@ -762,8 +812,10 @@ PGCONNECT_TIMEOUT=30 "$psql" -X -q -A -t -w -v ON_ERROR_STOP=1 -h "$thost" -p "$
 bg $!
 analyzepid=$!
 verify_start=$(now)
-waitfor "$countpid" || fail "pg_restore cannot read the dump's data to count it: $(errors "$work/count.err")"
-waitfor "$awkpid" || fail "counting the dump's rows failed"
+if [ "$counted" -eq 0 ]; then
+  waitfor "$countpid" || fail "pg_restore cannot read the dump's data to count it: $(errors "$work/count.err")"
+  waitfor "$awkpid" || fail "counting the dump's rows failed: $(errors "$work/awk.err")"
+fi
 # every table's exact count against what the dump held (and the --min-count minimums); PostgreSQL's own
 # parse_ident reads the names as pg_dump quoted them
 cat >"$work/verify.sql" <<'EOF'
