@@ -510,9 +510,7 @@ def test_a_kill_at_every_phase_leaves_no_partial_target_and_no_temp_file(
         assert k8s.scalar("SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles") == roles_before
 
 
-def test_a_session_that_fails_while_the_data_loads_is_named_and_nothing_is_left(
-    host: Host, tmp_path: Path
-) -> None:
+def test_a_session_that_fails_while_the_data_loads_is_named_and_nothing_is_left(host: Host, tmp_path: Path) -> None:
     """With --jobs 2 the data is dealt out to two psql sessions; one failing (here: the first to get a COPY)
     fails the restore at once, named, with no restart (the pre-data, which names the roles, went in: only
     its failure means a role was missing), and leaves no temporary database, created role or work file."""
@@ -540,7 +538,7 @@ def test_a_session_that_fails_while_the_data_loads_is_named_and_nothing_is_left(
     assert re.match(r"pg-dr-restore: FAILED pg_restore into pgdr_restore_\S+ failed: session [12] of 2: ERROR: "
                     r" a session fails \(injected\); nothing restored: ", last), last  # fmt: skip
     assert last.endswith("the target is unchanged") and "restarting" not in proc.stderr, proc.stderr
-    assert 'created roles NOLOGIN without password: We ird' in proc.stdout
+    assert "created roles NOLOGIN without password: We ird" in proc.stdout
     assert (stand_ins / "failed").is_dir()
     assert "half" not in k8s.databases() and not [d for d in k8s.databases() if d.startswith("pgdr_restore_")]
     assert k8s.scalar("SELECT string_agg(rolname, ',' ORDER BY rolname) FROM pg_roles") == roles_before

@@ -69,8 +69,18 @@ TABLE = st.sampled_from(["public.entries", 'public."We ird"', "other.feeds", "pu
 STATEMENT = st.sampled_from(
     [
         ["SELECT pg_catalog.setval('public.entries_id_seq', 44, true);"],
-        ["BEGIN;", "SELECT pg_catalog.lo_open('16385', 131072);", "SELECT pg_catalog.lowrite(0, '\\x00ff');", "COMMIT;"],
-        ["SELECT * FROM pg_catalog.pg_restore_relation_stats(", "\t'relname', 'entries',", "\t'relpages', '1'::integer", ");"],
+        [
+            "BEGIN;",
+            "SELECT pg_catalog.lo_open('16385', 131072);",
+            "SELECT pg_catalog.lowrite(0, '\\x00ff');",
+            "COMMIT;",
+        ],
+        [
+            "SELECT * FROM pg_catalog.pg_restore_relation_stats(",
+            "\t'relname', 'entries',",
+            "\t'relpages', '1'::integer",
+            ");",
+        ],
         ["SET default_tablespace = '';"],
         ["-- a comment after the prologue", ""],
     ]
@@ -120,7 +130,9 @@ def _expected(lines: list[str], parts: list, n: int) -> tuple[str, list[list[str
 @pytest.mark.parametrize("awk", AWKS, ids=[a[0] for a in AWKS])
 @settings(max_examples=60, deadline=None)
 @given(parts=st.lists(PART, max_size=6), n=st.integers(min_value=0, max_value=4))
-def test_every_row_in_one_session_and_every_statement_once(awk: list[str], parts: list, n: int, tmp_path_factory) -> None:
+def test_every_row_in_one_session_and_every_statement_once(
+    awk: list[str], parts: list, n: int, tmp_path_factory
+) -> None:
     directory = tmp_path_factory.mktemp("deal")
     lines = PROLOGUE + [line for p in parts for line in (p.lines() if isinstance(p, Block) else p)]
     counts, sinks = _deal(awk, "\n".join(lines) + "\n", n, directory)
