@@ -478,10 +478,11 @@ if [ "$jobs" -gt 1 ] && [ "$((tslots - 2))" -lt "$jobs" ]; then
 fi
 [ "$format" != tar ] || jobs=1 # pg_restore restores tar archives single-job
 
-# the path. custom and tar dumps stream from borg into pg_restore, never written whole to disk; with
-# --jobs above 1 the data streams and the post-data (indexes, constraints, grants) is restored in
-# parallel from the dump's start (its table of contents) kept in a file. A directory dump is
-# extracted first, then restored with --jobs
+# the path. custom and tar dumps stream from borg, never written whole to disk: into one pg_restore
+# (stream); with --jobs above 1 (stream-parallel) the pre-data from the stream, the rows dealt out to
+# --jobs psql sessions, then the post-data (indexes, constraints, grants) with pg_restore --jobs from the
+# dump's start (its table of contents) kept in a file. A directory dump is extracted first, then restored
+# with --jobs (file)
 free=$(df -Pk "$work" 2>/dev/null | awk 'NR == 2 { print $4 }')
 case $free in "" | *[!0-9]*) free=0 ;; esac
 tockb=65536 # the dump's first 64 MB hold its table of contents (pg_restore -l checks it)
@@ -625,11 +626,11 @@ stream_end() {
     done
     if [ "$rc" -eq 0 ] && ! waitfor "$countpid"; then
       rc=1
-      sed -e 's/^/reading the dump'"'"'s data: /' "$work/count.err" >"$work/restore.err"
+      sed -e 's/^/reading the data of the dump: /' "$work/count.err" >"$work/restore.err"
     fi
     if [ "$rc" -eq 0 ] && ! waitfor "$awkpid"; then
       rc=1
-      sed -e 's/^/dealing out the dump'"'"'s data: /' "$work/awk.err" >"$work/restore.err"
+      sed -e 's/^/dealing out the rows of the dump: /' "$work/awk.err" >"$work/restore.err"
     fi
     [ "$rc" -ne 0 ] || loadfailed=0
     counted=1
@@ -760,8 +761,8 @@ if [ "$how" = file ]; then
   waitfor $! || fail "pg_restore into $tmpdb failed: $(errors "$work/restore.err")"
 else
   # the stream. pg_restore starts at once; the table of contents, read beside it, names the roles the
-  # target lacks, created while the data loads (grants come last). A role missing at the start fails the
-  # first statement that names it: the restore then starts over once, into a new temporary database
+  # target lacks, created while the restore runs. A role missing at the start fails the first statement
+  # that names it: the restore then starts over once, into a new temporary database
   sections=all
   [ "$how" = stream ] || sections=split
   stream "$sections" "$roles" "$([ "$how" = stream-parallel ] && echo 1 || echo 0)"
