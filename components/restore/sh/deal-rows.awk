@@ -9,9 +9,14 @@
 function all(   i) {
   for (i = 1; i <= n; i++) print > sink[i]
 }
+# every file is opened before anything is read: a session waits for its file to be opened, so one
+# never opened (an input without a line) would keep it waiting for ever
 BEGIN {
   n += 0
-  for (i = 1; i <= n; i++) sink[i] = dir "/sink." i
+  for (i = 1; i <= n; i++) {
+    sink[i] = dir "/sink." i
+    printf "" > sink[i]
+  }
   prologue = 1
 }
 copy && $0 == "\\." {

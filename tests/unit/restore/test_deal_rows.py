@@ -156,3 +156,11 @@ def test_a_long_row_passes_whole(awk: list[str], tmp_path: Path) -> None:
     assert counts == "public.entries\t2\n"
     assert second[-3:] == ["COPY public.entries (id, title) FROM stdin;", row, "\\."]
     assert first[-4:] == ["COPY public.entries (id, title) FROM stdin;", "2\ty", "\\.", ""]
+
+
+@pytest.mark.parametrize("awk", AWKS, ids=[a[0] for a in AWKS])
+def test_every_session_is_opened_even_for_an_input_without_a_line(awk: list[str], tmp_path: Path) -> None:
+    """Each psql session waits for its fifo to be opened; a dealer that never opened one (nothing to send
+    it) would leave that session, and the restore waiting on it, stuck for ever."""
+    counts, sinks = _deal(awk, "", 3, tmp_path)
+    assert (counts, sinks) == ("", [[], [], []])
