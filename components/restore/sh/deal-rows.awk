@@ -6,6 +6,16 @@
 # - everything else (sequence values, large objects, statistics) goes to the first file, in order.
 # So each file is a script psql runs on its own, and the first one is the whole input less the rows
 # dealt to the others. POSIX awk only (the awk of macOS is the one true awk).
+# the table's name as pg_dump wrote it: up to the first space outside double quotes
+function qualified(s,   i, c, q) {
+  q = 0
+  for (i = 1; i <= length(s); i++) {
+    c = substr(s, i, 1)
+    if (c == "\"") q = !q
+    else if (c == " " && !q) return substr(s, 1, i - 1)
+  }
+  return s
+}
 function all(   i) {
   for (i = 1; i <= n; i++) print > sink[i]
 }
@@ -31,10 +41,7 @@ copy {
   next
 }
 /^COPY .* FROM stdin;$/ {
-  s = substr($0, 6)
-  i = index(s, " (")
-  if (i == 0) i = index(s, " FROM stdin;")
-  table = substr(s, 1, i - 1)
+  table = qualified(substr($0, 6))
   rows = 0
   copy = 1
   prologue = 0

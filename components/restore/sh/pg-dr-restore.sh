@@ -520,9 +520,9 @@ counter() {
   rm -f "$work/count.sql"
   mkfifo "$work/count.sql" || fail "cannot make a fifo in $work"
   if [ -d "$1" ]; then
-    "$pg_restore" --data-only -f "$work/count.sql" "$1" >/dev/null 2>"$work/count.err" &
+    "$pg_restore" --section=data -f "$work/count.sql" "$1" >/dev/null 2>"$work/count.err" &
   else # a fifo: read as a stream (pg_restore would open a named file twice)
-    "$pg_restore" --data-only -f "$work/count.sql" <"$1" >/dev/null 2>"$work/count.err" &
+    "$pg_restore" --section=data -f "$work/count.sql" <"$1" >/dev/null 2>"$work/count.err" &
   fi
   bg $!
   countpid=$!

@@ -65,7 +65,9 @@ ROW = st.one_of(
     st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r\x00"), max_size=40),
     st.sampled_from(["SET x = 1;", "COPY public.t (a) FROM stdin;", "--", "", "\\N\t\\\\\t%d %s", "é\t'\""]),
 ).filter(lambda r: r != "\\.")
-TABLE = st.sampled_from(["public.entries", 'public."We ird"', "other.feeds", "public.icons"])
+TABLE = st.sampled_from(
+    ["public.entries", 'public."We ird"', "other.feeds", 'public."odd (name"', '"my schema"."a ""b"" (c"']
+)
 STATEMENT = st.sampled_from(
     [
         ["SELECT pg_catalog.setval('public.entries_id_seq', 44, true);"],
