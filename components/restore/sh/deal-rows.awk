@@ -1,4 +1,4 @@
-# pg-dr-restore's reader of a dump's data, as pg_restore --data-only -f writes it: every COPY block's
+# pg-dr-restore's reader of a dump's data, as pg_restore --section=data -f writes it: every COPY block's
 # rows counted per table (the table as pg_dump quotes it: "schema.table<TAB>rows" lines on stdout) and,
 # with n above 0, dealt out row by row to the n files dir "/sink." 1 .. n, one session each:
 # - the prologue (its settings, the \restrict of psql) and every COPY's header and end go to each file;
@@ -6,6 +6,7 @@
 # - everything else (sequence values, large objects, statistics) goes to the first file, in order.
 # So each file is a script psql runs on its own, and the first one is the whole input less the rows
 # dealt to the others. POSIX awk only (the awk of macOS is the one true awk).
+
 # the table's name as pg_dump wrote it: up to the first space outside double quotes
 function qualified(s,   i, c, q) {
   q = 0

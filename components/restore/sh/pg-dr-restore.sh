@@ -526,6 +526,11 @@ counter() {
   fi
   bg $!
   countpid=$!
+  i=1
+  while [ "$i" -le "${2:-0}" ]; do
+    mkfifo "$work/sink.$i" || fail "cannot make a fifo in $work"
+    i=$((i + 1))
+  done
   awk -v n="${2:-0}" -v dir="$work" @DEAL_ROWS@ <"$work/count.sql" >"$work/dumpcounts" 2>"$work/awk.err" &
   bg $!
   awkpid=$!
@@ -556,6 +561,7 @@ noowner=""
 # it needs stops, the others go on
 stream() {
   rm -f "$work/borg.out" "$work/restore.in" "$work/count.in" "$work/toc.in" "$work/prefix.in" "$work"/sink.*
+  loadfailed=0
   mkfifo "$work/borg.out" "$work/restore.in" || fail "cannot make fifos in $work"
   sections=$1
   want_toc=$2
@@ -564,16 +570,7 @@ stream() {
   if [ "$sections" != post ]; then
     counted=0
     mkfifo "$work/count.in" || fail "cannot make a fifo in $work"
-    if [ "$sections" = split ]; then
-      i=1
-      while [ "$i" -le "$jobs" ]; do
-        mkfifo "$work/sink.$i" || fail "cannot make a fifo in $work"
-        i=$((i + 1))
-      done
-      counter "$work/count.in" "$jobs"
-    else
-      counter "$work/count.in"
-    fi
+    counter "$work/count.in" "$([ "$sections" = split ] && printf '%s\n' "$jobs" || printf '0\n')"
     set -- "$@" "$work/count.in"
   fi
   if [ "$want_toc" = 1 ]; then
@@ -616,7 +613,6 @@ stream_end() {
     # the pre-data is in: the sessions take the data; the first failure is the restore's error (a session
     # that stops ends the dealing, and a dump that ends early ends every session's input)
     sinks
-    loadfailed=1
     i=0
     for p in $sinkpids; do
       i=$((i + 1))
@@ -632,7 +628,7 @@ stream_end() {
       rc=1
       sed -e 's/^/dealing out the rows of the dump: /' "$work/awk.err" >"$work/restore.err"
     fi
-    [ "$rc" -ne 0 ] || loadfailed=0
+    [ "$rc" -eq 0 ] || loadfailed=1
     counted=1
   fi
   if [ "$rc" -ne 0 ] && [ "$sections" = split ]; then
@@ -775,7 +771,6 @@ else
     restore_roles
     roles_s=$(since "$roles_start")
   fi
-  loadfailed=0
   if ! stream_end; then
     # a role missing fails the pre-data at once; the data's sessions start only after it
     [ -n "$created_roles" ] && [ "$loadfailed" -eq 0 ] || fail "pg_restore into $tmpdb failed: $(errors "$work/restore.err")"
